@@ -1,0 +1,348 @@
+// Python bindings of fast_lstm: the only code that knows Python exists.
+//
+// Every argument is checked here, once, before any work: type, dtype (float32 or
+// float64, native byte order, one dtype for all), rank, shape agreement, sizes.
+// Errors name the argument. Arrays that are not C-contiguous and aligned are
+// copied to ones that are (never converted to another dtype). The kernels run
+// with the GIL released.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "kernels/kernel_table.hpp"
+#include "ops/lstm.hpp"
+#include "runtime/cpu_features.hpp"
+#include "runtime/thread_pool.hpp"
+
+namespace py = pybind11;
+using namespace fast_lstm;
+
+namespace {
+
+enum class DType { f32, f64 };
+
+const char* dtype_name(DType dtype) { return dtype == DType::f32 ? "float32" : "float64"; }
+
+std::string shape_string(const py::array& a) {
+    std::ostringstream out;
+    out << "(";
+    for (py::ssize_t i = 0; i < a.ndim(); ++i) out << (i ? ", " : "") << a.shape(i);
+    out << (a.ndim() == 1 ? ",)" : ")");
+    return out.str();
+}
+
+std::string type_name(const py::handle& obj) { return py::str(py::type::handle_of(obj).attr("__name__")); }
+
+// obj must be a numpy array of float32 or float64 (native byte order).
+py::array require_float_array(const py::handle& obj, const char* name) {
+    if (obj.is_none()) throw py::type_error(std::string(name) + " must be a numpy.ndarray, got None");
+    if (!py::isinstance<py::array>(obj))
+        throw py::type_error(std::string(name) + " must be a numpy.ndarray, got " + type_name(obj));
+    py::array array = py::reinterpret_borrow<py::array>(obj);
+    const py::dtype dtype = array.dtype();
+    // equal() is numpy's equivalence, which also tells byte orders apart.
+    if (!dtype.equal(py::dtype::of<float>()) && !dtype.equal(py::dtype::of<double>()))
+        throw py::type_error(std::string(name) + " must have dtype float32 or float64, got " +
+                             std::string(py::str(dtype)));
+    return array;
+}
+
+DType dtype_of(const py::array& array) { return array.dtype().equal(py::dtype::of<float>()) ? DType::f32 : DType::f64; }
+
+void require_same_dtype(const py::array& array, DType expected, const char* name) {
+    if (dtype_of(array) != expected)
+        throw py::type_error(std::string(name) + " has dtype " + dtype_name(dtype_of(array)) + " but x has " +
+                             dtype_name(expected) + "; all arrays must share one dtype");
+}
+
+void require_shape(const py::array& array, const std::vector<int64_t>& shape, const char* name,
+                   const char* symbolic) {
+    bool ok = array.ndim() == static_cast<py::ssize_t>(shape.size());
+    for (size_t i = 0; ok && i < shape.size(); ++i) ok = array.shape(i) == shape[i];
+    if (ok) return;
+    std::ostringstream expected;
+    expected << "(";
+    for (size_t i = 0; i < shape.size(); ++i) expected << (i ? ", " : "") << shape[i];
+    expected << (shape.size() == 1 ? ",)" : ")");
+    throw py::value_error(std::string(name) + " must have shape " + symbolic + " = " + expected.str() + ", got " +
+                          shape_string(array));
+}
+
+// A C-contiguous, aligned view of `array` or a copy with the same dtype.
+py::array contiguous(const py::array& array) {
+    const int flags = py::detail::array_proxy(array.ptr())->flags;
+    const int needed = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
+    if ((flags & needed) == needed) return array;
+    return py::module_::import("numpy").attr("require")(array, py::none(), "CA");
+}
+
+// Element counts the drivers will allocate, checked in 64 bits before anything is allocated.
+void require_reasonable_size(const LstmDims& d) {
+    constexpr int64_t limit = int64_t(1) << 40;  // elements of one buffer; far beyond any machine's memory
+    const int64_t hidden4 = 4 * (d.hidden + 64);
+    int64_t product;
+    const bool overflow = __builtin_mul_overflow(d.steps + 1, d.batch, &product) ||
+                          __builtin_mul_overflow(product, hidden4 > d.input ? hidden4 : d.input, &product) ||
+                          __builtin_mul_overflow(hidden4, d.hidden > d.input ? d.hidden : d.input, &product);
+    if (overflow || product > limit)
+        throw py::value_error("sizes too large: T=" + std::to_string(d.steps) + ", B=" + std::to_string(d.batch) +
+                              ", D=" + std::to_string(d.input) + ", H=" + std::to_string(d.hidden) +
+                              " exceed the addressable buffer size");
+}
+
+template <typename T>
+T* data_of(py::array& a) {
+    return static_cast<T*>(a.mutable_data());
+}
+template <typename T>
+const T* data_or_null(const py::object& a) {
+    return a.is_none() ? nullptr : static_cast<const T*>(py::reinterpret_borrow<py::array>(a).data());
+}
+
+// Optional (B, H)-like array: None, or a checked contiguous array.
+py::object optional_array(const py::object& obj, DType dtype, const std::vector<int64_t>& shape, const char* name,
+                          const char* symbolic) {
+    if (obj.is_none()) return py::none();
+    py::array array = require_float_array(obj, name);
+    require_same_dtype(array, dtype, name);
+    require_shape(array, shape, name, symbolic);
+    return contiguous(array);
+}
+
+int64_t checked_dim(int64_t value, const char* name, const char* dim, const py::array& array) {
+    if (value < 1)
+        throw py::value_error(std::string(name) + " has " + dim + " = 0 (shape " + shape_string(array) +
+                              "); empty sequences and batches are not supported");
+    return value;
+}
+
+class LstmCache {
+  public:
+    DType dtype;
+    LstmDims dims;
+    std::unique_ptr<LstmTrainingRecord<float>> f32;
+    std::unique_ptr<LstmTrainingRecord<double>> f64;
+};
+
+template <typename T>
+py::array new_array(const std::vector<int64_t>& shape) {
+    return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+}
+
+template <typename T>
+py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::array& w_hh, const py::array& b,
+                        const py::object& h0, const py::object& c0, const LstmDims& d, bool training) {
+    py::array y = new_array<T>({d.steps, d.batch, d.hidden});
+    py::array h_n = new_array<T>({d.batch, d.hidden});
+    py::array c_n = new_array<T>({d.batch, d.hidden});
+    std::unique_ptr<LstmCache> cache;
+    LstmTrainingRecord<T>* record = nullptr;
+    if (training) {
+        cache = std::make_unique<LstmCache>();
+        cache->dtype = std::is_same<T, float>::value ? DType::f32 : DType::f64;
+        cache->dims = d;
+        auto owned = std::make_unique<LstmTrainingRecord<T>>();
+        record = owned.get();
+        if constexpr (std::is_same<T, float>::value) cache->f32 = std::move(owned);
+        else cache->f64 = std::move(owned);
+    }
+    const Kernels<T>& kernels = kernels_for<T>(active_isa());
+    const int threads = ThreadPool::instance().num_threads();
+    const T *px = static_cast<const T*>(x.data()), *pw_ih = static_cast<const T*>(w_ih.data());
+    const T *pw_hh = static_cast<const T*>(w_hh.data()), *pb = static_cast<const T*>(b.data());
+    const T *ph0 = data_or_null<T>(h0), *pc0 = data_or_null<T>(c0);
+    T *py_ = data_of<T>(y), *ph_n = data_of<T>(h_n), *pc_n = data_of<T>(c_n);
+    {
+        py::gil_scoped_release release;
+        lstm_forward<T>(kernels, threads, d, px, pw_ih, pw_hh, pb, ph0, pc0, py_, ph_n, pc_n, record);
+    }
+    py::object cache_object = cache ? py::cast(std::move(cache)) : py::object(py::none());
+    return py::make_tuple(y, h_n, c_n, cache_object);
+}
+
+py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_obj, const py::object& w_hh_obj,
+                               const py::object& b_obj, const py::object& h0_obj, const py::object& c0_obj,
+                               bool training) {
+    py::array x = require_float_array(x_obj, "x");
+    const DType dtype = dtype_of(x);
+    py::array w_ih = require_float_array(w_ih_obj, "w_ih");
+    py::array w_hh = require_float_array(w_hh_obj, "w_hh");
+    py::array b = require_float_array(b_obj, "b");
+    require_same_dtype(w_ih, dtype, "w_ih");
+    require_same_dtype(w_hh, dtype, "w_hh");
+    require_same_dtype(b, dtype, "b");
+
+    if (x.ndim() != 3) throw py::value_error("x must have shape (T, B, D) (time-major), got " + shape_string(x));
+    LstmDims d{};
+    d.steps = checked_dim(x.shape(0), "x", "T", x);
+    d.batch = checked_dim(x.shape(1), "x", "B", x);
+    d.input = checked_dim(x.shape(2), "x", "D", x);
+    if (w_ih.ndim() != 2 || w_ih.shape(0) % 4 != 0 || w_ih.shape(0) == 0)
+        throw py::value_error("w_ih must have shape (4*H, D) with H >= 1, got " + shape_string(w_ih));
+    d.hidden = w_ih.shape(0) / 4;
+    require_shape(w_ih, {4 * d.hidden, d.input}, "w_ih", "(4*H, D)");
+    require_shape(w_hh, {4 * d.hidden, d.hidden}, "w_hh", "(4*H, H) with H from w_ih");
+    require_shape(b, {4 * d.hidden}, "b", "(4*H,)");
+    require_reasonable_size(d);
+    py::object h0 = optional_array(h0_obj, dtype, {d.batch, d.hidden}, "h0", "(B, H)");
+    py::object c0 = optional_array(c0_obj, dtype, {d.batch, d.hidden}, "c0", "(B, H)");
+    x = contiguous(x);
+    w_ih = contiguous(w_ih);
+    w_hh = contiguous(w_hh);
+    b = contiguous(b);
+    if (dtype == DType::f32) return forward_typed<float>(x, w_ih, w_hh, b, h0, c0, d, training);
+    return forward_typed<double>(x, w_ih, w_hh, b, h0, c0, d, training);
+}
+
+template <typename T>
+py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& dy, const py::object& dh_n,
+                         const py::object& dc_n) {
+    const LstmDims& d = record.dims;
+    py::array dx = new_array<T>({d.steps, d.batch, d.input});
+    py::array dw_ih = new_array<T>({4 * d.hidden, d.input});
+    py::array dw_hh = new_array<T>({4 * d.hidden, d.hidden});
+    py::array db = new_array<T>({4 * d.hidden});
+    py::array dh0 = new_array<T>({d.batch, d.hidden});
+    py::array dc0 = new_array<T>({d.batch, d.hidden});
+    const T *pdy = data_or_null<T>(dy), *pdh_n = data_or_null<T>(dh_n), *pdc_n = data_or_null<T>(dc_n);
+    T *pdx = data_of<T>(dx), *pdw_ih = data_of<T>(dw_ih), *pdw_hh = data_of<T>(dw_hh), *pdb = data_of<T>(db);
+    T *pdh0 = data_of<T>(dh0), *pdc0 = data_of<T>(dc0);
+    const int threads = ThreadPool::instance().num_threads();
+    {
+        py::gil_scoped_release release;
+        lstm_backward<T>(threads, record, pdy, pdh_n, pdc_n, pdx, pdw_ih, pdw_hh, pdb, pdh0, pdc0);
+    }
+    return py::make_tuple(dx, dw_ih, dw_hh, db, dh0, dc0);
+}
+
+py::tuple lstm_backward_binding(const py::object& dy_obj, const py::object& dh_n_obj, const py::object& dc_n_obj,
+                                const py::object& cache_obj) {
+    if (cache_obj.is_none() || !py::isinstance<LstmCache>(cache_obj))
+        throw py::type_error("cache must be the LstmCache returned by lstm_forward(..., training=True), got " +
+                             (cache_obj.is_none() ? std::string("None") : type_name(cache_obj)));
+    const LstmCache& cache = cache_obj.cast<const LstmCache&>();
+    const LstmDims& d = cache.dims;
+    py::object dy = optional_array(dy_obj, cache.dtype, {d.steps, d.batch, d.hidden}, "dy", "(T, B, H)");
+    py::object dh_n = optional_array(dh_n_obj, cache.dtype, {d.batch, d.hidden}, "dh_n", "(B, H)");
+    py::object dc_n = optional_array(dc_n_obj, cache.dtype, {d.batch, d.hidden}, "dc_n", "(B, H)");
+    if (cache.dtype == DType::f32) return backward_typed<float>(*cache.f32, dy, dh_n, dc_n);
+    return backward_typed<double>(*cache.f64, dy, dh_n, dc_n);
+}
+
+void set_num_threads_binding(const py::object& n) {
+    if (!PyLong_Check(n.ptr()) || PyBool_Check(n.ptr()))
+        throw py::type_error("set_num_threads: n must be an int, got " + type_name(n));
+    const long long value = n.cast<long long>();
+    if (value < 1 || value > 1024)
+        throw py::value_error("set_num_threads: n must be between 1 and 1024, got " + std::to_string(value));
+    ThreadPool::instance().set_num_threads(static_cast<int>(value));
+}
+
+template <typename T>
+py::array elementwise_typed(const py::array& x, bool use_tanh) {
+    py::array y = py::array_t<T>(std::vector<py::ssize_t>(x.shape(), x.shape() + x.ndim()));
+    const Kernels<T>& kernels = kernels_for<T>(active_isa());
+    (use_tanh ? kernels.tanh : kernels.sigmoid)(data_of<T>(y), static_cast<const T*>(x.data()), x.size());
+    return y;
+}
+
+py::array elementwise(const py::object& x_obj, bool use_tanh) {
+    py::array x = contiguous(require_float_array(x_obj, "x"));
+    return dtype_of(x) == DType::f32 ? elementwise_typed<float>(x, use_tanh) : elementwise_typed<double>(x, use_tanh);
+}
+
+}  // namespace
+
+#ifndef FAST_LSTM_VERSION
+#define FAST_LSTM_VERSION "0.0.0"
+#endif
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "Compiled kernels of fast_lstm (import fast_lstm, not this module).";
+    m.attr("__version__") = FAST_LSTM_VERSION;
+
+    const std::string warning = select_isa_at_import();
+    if (!warning.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, warning.c_str(), 1) < 0) throw py::error_already_set();
+
+    py::class_<LstmCache>(m, "LstmCache",
+                          "Opaque record of a training forward pass (inputs, states, gates, packed weights),\n"
+                          "consumed by lstm_backward. It may be used for several backward calls.")
+        .def_property_readonly("dtype",
+                               [](const LstmCache& c) {
+                                   return c.dtype == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>();
+                               })
+        .def_property_readonly(
+            "shape", [](const LstmCache& c) { return py::make_tuple(c.dims.steps, c.dims.batch, c.dims.input, c.dims.hidden); },
+            "(T, B, D, H) of the forward pass that made this cache.")
+        .def("__repr__", [](const LstmCache& c) {
+            return "<LstmCache T=" + std::to_string(c.dims.steps) + " B=" + std::to_string(c.dims.batch) +
+                   " D=" + std::to_string(c.dims.input) + " H=" + std::to_string(c.dims.hidden) + " " +
+                   dtype_name(c.dtype) + ">";
+        });
+
+    m.def("lstm_forward", &lstm_forward_binding, py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
+          py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::kw_only(), py::arg("training") = false,
+          R"doc(Run a single-layer LSTM over a whole sequence.
+
+Arguments (float32 or float64, one dtype for all; any strides, copied if not contiguous):
+    x:    (T, B, D) input, time-major.
+    w_ih: (4H, D) input weights, gate order i, f, g, o (PyTorch's weight_ih_l0).
+    w_hh: (4H, H) recurrent weights (PyTorch's weight_hh_l0).
+    b:    (4H,) bias; a PyTorch user passes bias_ih_l0 + bias_hh_l0.
+    h0, c0: (B, H) initial states, zeros when None.
+    training: keep what lstm_backward needs and return it as `cache`.
+
+Returns (y, h_n, c_n, cache): y (T, B, H) every h_t; h_n, c_n (B, H) the final states;
+cache an LstmCache when training=True, else None. Inputs are never modified.
+
+Equations: i, f, o = sigmoid(.), g = tanh(.) of x_t W_ih^T + h_{t-1} W_hh^T + b;
+c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t). NaN and inf propagate as in numpy.
+The GIL is released while the kernels run.)doc");
+
+    m.def("lstm_backward", &lstm_backward_binding, py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("cache"),
+          R"doc(Backpropagation through time for a training lstm_forward call.
+
+Arguments (the dtype of the forward pass):
+    dy:   (T, B, H) gradient of the loss w.r.t. y, or None (zeros).
+    dh_n: (B, H) gradient w.r.t. h_n, or None.
+    dc_n: (B, H) gradient w.r.t. c_n, or None.
+    cache: the LstmCache from lstm_forward(..., training=True).
+
+Returns (dx, dw_ih, dw_hh, db, dh0, dc0) with the shapes of x, w_ih, w_hh, b, h0, c0.
+db is the gradient of the summed bias (use it for both bias_ih and bias_hh in PyTorch).)doc");
+
+    m.def("set_num_threads", &set_num_threads_binding, py::arg("n"),
+          "Use up to n threads (1..1024) in the kernels. Default: the CPUs this process may use.\n"
+          "Small problems use fewer threads; results are bitwise identical for any n.");
+    m.def("get_num_threads", [] { return ThreadPool::instance().num_threads(); },
+          "Threads the kernels may use (see set_num_threads).");
+    m.def("isa", [] { return std::string(isa_name(active_isa())); },
+          "The active kernel path: 'avx512', 'avx2' or 'generic'. Chosen at import from the CPU;\n"
+          "the environment variable FAST_LSTM_ISA=avx2 or =generic forces a lower one.");
+    m.def("available_isas", [] {
+              std::vector<std::string> names;
+              for (Isa isa : supported_isas()) names.emplace_back(isa_name(isa));
+              return names;
+          },
+          "Kernel paths this CPU can run, best first (the last is always 'generic').");
+    m.def("_force_isa", [](const std::string& name) {
+              Isa isa;
+              if (!parse_isa(name, &isa))
+                  throw py::value_error("name must be one of 'avx512', 'avx2', 'generic', got '" + name + "'");
+              if (!isa_supported(isa)) throw py::value_error("this CPU cannot run the '" + name + "' path");
+              const std::string previous = isa_name(active_isa());
+              set_active_isa(isa);
+              return previous;
+          },
+          py::arg("name"), "Test hook: switch the active kernel path; returns the previous one.");
+    m.def("_sigmoid", [](const py::object& x) { return elementwise(x, false); }, py::arg("x"),
+          "Test hook: the SIMD sigmoid of the active path, elementwise.");
+    m.def("_tanh", [](const py::object& x) { return elementwise(x, true); }, py::arg("x"),
+          "Test hook: the SIMD tanh of the active path, elementwise.");
+}

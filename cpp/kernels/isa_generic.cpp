@@ -1,0 +1,27 @@
+// Portable kernels: no ISA flags beyond the compiler's baseline; run on any CPU.
+#include <cstdint>
+
+#include "kernel_table.hpp"
+
+namespace fast_lstm {
+namespace generic {
+
+#include "../simd/vec_generic.hpp"
+
+template <typename T>
+struct Tiles {
+    static constexpr int gemm_mr = 4;
+    static constexpr int gemm_nv = 2;
+    static constexpr int lstm_mr = 2;
+    static constexpr int64_t gemm_kc = 256;
+    static constexpr int64_t gemm_mc = 64;
+};
+
+#include "kernel_set.hpp"
+
+}  // namespace generic
+
+const Kernels<float>& generic_kernels_f32() { return generic::kernel_table<float>(Isa::generic); }
+const Kernels<double>& generic_kernels_f64() { return generic::kernel_table<double>(Isa::generic); }
+
+}  // namespace fast_lstm

@@ -1,0 +1,40 @@
+// Assembles one ISA's Kernels<T> table from the templates, with that ISA's tile sizes.
+//
+// Included last by each kernels/isa_*.cpp, inside its own namespace, after it has
+// defined Vec<T> (simd/vec_*.hpp) and Tiles<T> (register-tile and cache-block sizes).
+#pragma once
+
+#include "activations.hpp"
+#include "gemm.hpp"
+#include "lstm_postgemm.hpp"
+
+template <typename T>
+void gemm_entry(const GemmArgs<T>& args, int64_t m_begin, int64_t m_end, int64_t panel_begin,
+                int64_t panel_end, T* a_workspace) {
+    gemm_blocked<T, Tiles<T>::gemm_mr, Tiles<T>::gemm_nv>(args, m_begin, m_end, panel_begin, panel_end,
+                                                         a_workspace, Tiles<T>::gemm_kc, Tiles<T>::gemm_mc);
+}
+
+template <typename T>
+void lstm_forward_step_entry(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end) {
+    lstm_forward_step<T, Tiles<T>::lstm_mr>(step, block_begin, block_end);
+}
+
+template <typename T>
+const Kernels<T>& kernel_table(Isa isa) {
+    static_assert(Tiles<T>::gemm_mc % Tiles<T>::gemm_mr == 0, "MC must hold whole MR slivers");
+    static const Kernels<T> table = {
+        isa,
+        Vec<T>::width,
+        Tiles<T>::gemm_mr,
+        Tiles<T>::gemm_nv * Vec<T>::width,
+        Tiles<T>::gemm_kc,
+        Tiles<T>::gemm_mc,
+        &gemm_entry<T>,
+        &lstm_forward_step_entry<T>,
+        &lstm_backward_step<T>,
+        &apply_elementwise<T, sigmoid<T>>,
+        &apply_elementwise<T, tanh<T>>,
+    };
+    return table;
+}

@@ -1,0 +1,109 @@
+// The dispatch table: what every ISA implements, as plain structs and function pointers.
+//
+// Each ISA (kernels/isa_*.cpp) fills one Kernels<T> per dtype from the same
+// templates compiled under its own flags. Everything above this header
+// (ops/, bindings) is ISA-agnostic and calls through the table.
+#pragma once
+
+#include <cstdint>
+
+namespace fast_lstm {
+
+enum class Isa { generic = 0, avx2 = 1, avx512 = 2 };
+
+// C[M, N] (+)= A[M, K] * B[K, N].
+// A is read through strides (element (m, k) at a[m * a_row_stride + k * a_col_stride]),
+// B was packed by pack_b_panels into panels of nr columns.
+template <typename T>
+struct GemmArgs {
+    const T* a;
+    int64_t a_row_stride;
+    int64_t a_col_stride;
+    const T* b_packed;
+    T* c;
+    int64_t ldc;
+    int64_t m, n, k;
+    bool accumulate;  // false: C = A B; true: C += A B
+};
+
+// One forward step of the standard LSTM for all B rows, fused: the recurrent
+// product for the four gates of a block of hidden units stays in registers
+// through the activations and the cell update.
+//   xproj_t (B, 4*Hp)  x_t W_ih^T, gate-interleaved: [unit block][i f g o][VL]
+//   bias    (4*Hp)     b, gate-interleaved
+//   h_prev  (B, H)     row stride ld_h_prev
+//   c_prev  (B, Hp)
+//   w_hh    packed     [unit block][H][i f g o][VL]
+//   h_out   (B, H)     row stride ld_h_out
+//   c_out   (B, Hp)
+//   gates_out (B, 4*Hp) activated i, f, g, o, gate-interleaved; null when not training
+template <typename T>
+struct LstmForwardStep {
+    int64_t batch, hidden, hidden_padded;
+    const T* xproj_t;
+    const T* bias;
+    const T* h_prev;
+    int64_t ld_h_prev;
+    const T* c_prev;
+    const T* w_hh_packed;
+    T* h_out;
+    int64_t ld_h_out;
+    T* c_out;
+    T* gates_out;
+};
+
+// One backward step of the standard LSTM, elementwise, for all B rows.
+//   gates_t (B, 4*Hp)  activated gates saved by the forward step (interleaved)
+//   c_t, c_prev (B, Hp)
+//   dy_t    (B, H)     gradient arriving at h_t from the output; null = zero
+//   dh      (B, Hp)    gradient arriving at h_t from step t+1 (or dh_n)
+//   dc      (B, Hp)    in: dL/dc_t from step t+1; out: dL/dc_{t-1}
+//   dgates_t (B, 4*H)  pre-activation gate gradients, PyTorch gate-major layout
+template <typename T>
+struct LstmBackwardStep {
+    int64_t batch, hidden, hidden_padded;
+    const T* gates_t;
+    const T* c_t;
+    const T* c_prev;
+    const T* dy_t;
+    const T* dh;
+    T* dc;
+    T* dgates_t;
+};
+
+template <typename T>
+struct Kernels {
+    Isa isa;
+    int vector_width;  // VL: hidden units per block in the gate-interleaved layouts
+    int gemm_mr, gemm_nr;
+    int64_t gemm_kc, gemm_mc;
+
+    // Rows [m_begin, m_end) and B panels [panel_begin, panel_end) of the product;
+    // a_workspace holds gemm_mc * gemm_kc elements for packing A.
+    void (*gemm)(const GemmArgs<T>& args, int64_t m_begin, int64_t m_end, int64_t panel_begin,
+                 int64_t panel_end, T* a_workspace);
+    // Unit blocks [block_begin, block_end) of one step.
+    void (*lstm_forward_step)(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end);
+    void (*lstm_backward_step)(const LstmBackwardStep<T>& step, int64_t block_begin, int64_t block_end);
+
+    void (*sigmoid)(T* y, const T* x, int64_t n);
+    void (*tanh)(T* y, const T* x, int64_t n);
+};
+
+// Tables of each ISA; the avx2/avx512 ones must only be called on CPUs that have them.
+const Kernels<float>& generic_kernels_f32();
+const Kernels<double>& generic_kernels_f64();
+const Kernels<float>& avx2_kernels_f32();
+const Kernels<double>& avx2_kernels_f64();
+const Kernels<float>& avx512_kernels_f32();
+const Kernels<double>& avx512_kernels_f64();
+
+}  // namespace fast_lstm
+
+namespace fast_lstm {
+
+// The table of `isa` for dtype T (kernels/dispatch.cpp); isa must be supported.
+template <typename T>
+const Kernels<T>& kernels_for(Isa isa);
+
+}  // namespace fast_lstm

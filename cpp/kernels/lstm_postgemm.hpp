@@ -1,0 +1,121 @@
+// The standard LSTM cell (with forget gate): fused forward step and BPTT step.
+//
+// Forward, per row b and hidden unit u (PyTorch's equations, gate order i f g o):
+//   [a_i a_f a_g a_o] = x_t W_ih^T + b + h_{t-1} W_hh^T
+//   i = sigma(a_i)  f = sigma(a_f)  g = tanh(a_g)  o = sigma(a_o)
+//   c_t = f * c_{t-1} + i * g          h_t = o * tanh(c_t)
+// Backward, with dh = dL/dh_t (from y_t and from step t+1), dc = dL/dc_t from step t+1:
+//   do = dh * tanh(c_t)                dc += dh * o * (1 - tanh(c_t)^2)
+//   da_i = dc * g * i(1-i)   da_f = dc * c_{t-1} * f(1-f)
+//   da_g = dc * i * (1-g^2)  da_o = do * o(1-o)       dL/dc_{t-1} = dc * f
+// dh_{t-1} = da W_hh is a GEMM done by the driver (ops/lstm_backward.cpp).
+//
+// Layouts: see LstmForwardStep / LstmBackwardStep in kernel_table.hpp. One tile
+// is R batch rows x one block of VL hidden units x all four gates, so a block's
+// i, f, g, o meet in registers and never travel through memory before the update.
+#pragma once
+
+template <typename T, int R>
+inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_t b0) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    const int64_t gates_stride = 4 * s.hidden_padded;
+    const int64_t unit0 = block * VL;
+    const int units = static_cast<int>(gemm_min<T>(VL, s.hidden - unit0));
+    const T* w = s.w_hh_packed + block * s.hidden * 4 * VL;
+
+    V acc[R][4];
+    const T* h_prev[R];
+    for (int r = 0; r < R; ++r) {
+        const T* pre = s.xproj_t + (b0 + r) * gates_stride + 4 * unit0;
+        for (int g = 0; g < 4; ++g) acc[r][g] = V::load(pre + g * VL) + V::load(s.bias + 4 * unit0 + g * VL);
+        h_prev[r] = s.h_prev + (b0 + r) * s.ld_h_prev;
+    }
+    for (int64_t k = 0; k < s.hidden; ++k) {
+        const V w_i = V::load(w + k * 4 * VL);
+        const V w_f = V::load(w + k * 4 * VL + VL);
+        const V w_g = V::load(w + k * 4 * VL + 2 * VL);
+        const V w_o = V::load(w + k * 4 * VL + 3 * VL);
+        for (int r = 0; r < R; ++r) {
+            const V h = V::broadcast(h_prev[r][k]);
+            acc[r][0] = fma(h, w_i, acc[r][0]);
+            acc[r][1] = fma(h, w_f, acc[r][1]);
+            acc[r][2] = fma(h, w_g, acc[r][2]);
+            acc[r][3] = fma(h, w_o, acc[r][3]);
+        }
+    }
+    for (int r = 0; r < R; ++r) {
+        const int64_t row = b0 + r;
+        const V i = sigmoid<T>(acc[r][0]);
+        const V f = sigmoid<T>(acc[r][1]);
+        const V g = tanh<T>(acc[r][2]);
+        const V o = sigmoid<T>(acc[r][3]);
+        const V c = fma(f, V::load(s.c_prev + row * s.hidden_padded + unit0), i * g);
+        const V h = o * tanh<T>(c);
+        c.store(s.c_out + row * s.hidden_padded + unit0);
+        T* h_out = s.h_out + row * s.ld_h_out + unit0;
+        if (units == VL) h.store(h_out);
+        else h.store_partial(h_out, units);
+        if (s.gates_out) {
+            T* saved = s.gates_out + row * gates_stride + 4 * unit0;
+            i.store(saved);
+            f.store(saved + VL);
+            g.store(saved + 2 * VL);
+            o.store(saved + 3 * VL);
+        }
+    }
+}
+
+template <typename T, int MR>
+void lstm_forward_step(const LstmForwardStep<T>& s, int64_t block_begin, int64_t block_end) {
+    for (int64_t block = block_begin; block < block_end; ++block) {
+        int64_t b0 = 0;
+        for (; b0 + MR <= s.batch; b0 += MR) lstm_forward_tile<T, MR>(s, block, b0);
+        for (; b0 < s.batch; ++b0) lstm_forward_tile<T, 1>(s, block, b0);
+    }
+}
+
+template <typename T>
+void lstm_backward_step(const LstmBackwardStep<T>& s, int64_t block_begin, int64_t block_end) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    const V one = V::broadcast(T(1));
+    const int64_t hp = s.hidden_padded;
+    for (int64_t row = 0; row < s.batch; ++row) {
+        for (int64_t block = block_begin; block < block_end; ++block) {
+            const int64_t unit0 = block * VL;
+            const int units = static_cast<int>(gemm_min<T>(VL, s.hidden - unit0));
+            const int64_t at = row * hp + unit0;
+            const T* saved = s.gates_t + row * 4 * hp + 4 * unit0;
+            const V i = V::load(saved), f = V::load(saved + VL);
+            const V g = V::load(saved + 2 * VL), o = V::load(saved + 3 * VL);
+
+            V dh = V::load(s.dh + at);
+            if (s.dy_t) {
+                const T* dy = s.dy_t + row * s.hidden + unit0;
+                dh = dh + (units == VL ? V::load(dy) : V::load_partial(dy, units));
+            }
+            const V tanh_c = tanh<T>(V::load(s.c_t + at));
+            const V d_o = dh * tanh_c;
+            const V dc = fma(dh * o, one - tanh_c * tanh_c, V::load(s.dc + at));
+            (dc * f).store(s.dc + at);
+
+            const V da_i = dc * g * i * (one - i);
+            const V da_f = dc * V::load(s.c_prev + at) * f * (one - f);
+            const V da_g = dc * i * (one - g * g);
+            const V da_o = d_o * o * (one - o);
+            T* out = s.dgates_t + row * 4 * s.hidden + unit0;
+            if (units == VL) {
+                da_i.store(out);
+                da_f.store(out + s.hidden);
+                da_g.store(out + 2 * s.hidden);
+                da_o.store(out + 3 * s.hidden);
+            } else {
+                da_i.store_partial(out, units);
+                da_f.store_partial(out + s.hidden, units);
+                da_g.store_partial(out + 2 * s.hidden, units);
+                da_o.store_partial(out + 3 * s.hidden, units);
+            }
+        }
+    }
+}

@@ -1,0 +1,47 @@
+// The LSTM drivers: loops over time around the kernels of one ISA (oneDNN's ref_rnn split).
+//
+// Shapes and pointers arrive validated by the bindings; nothing here re-checks them.
+// All arrays are C-contiguous; x (T, B, D), weights as PyTorch's nn.LSTM (gate order
+// i, f, g, o), states (B, H), y (T, B, H).
+#pragma once
+
+#include <cstdint>
+
+#include "../kernels/kernel_table.hpp"
+#include "../runtime/aligned_buffer.hpp"
+
+namespace fast_lstm {
+
+struct LstmDims {
+    int64_t steps, batch, input, hidden;  // T, B, D, H
+};
+
+// What lstm_backward needs from a training forward pass.
+template <typename T>
+struct LstmTrainingRecord {
+    LstmDims dims{};
+    const Kernels<T>* kernels = nullptr;  // backward must read the layouts forward wrote
+    int64_t hidden_padded = 0;
+    AlignedBuffer<T> x_packed;         // x (T*B, D) as GEMM B panels, for dW_ih = dG^T x
+    AlignedBuffer<T> hidden_states;    // h_0 .. h_T: (T+1, B, H); h_0 = h0
+    AlignedBuffer<T> cell_states;      // c_0 .. c_T: (T+1, B, Hp); c_0 = c0
+    AlignedBuffer<T> gates;            // activated i, f, g, o: (T, B, 4*Hp), gate-interleaved
+    AlignedBuffer<T> w_ih_packed;      // W_ih (4H, D) as GEMM B panels, for dx = dG W_ih
+    AlignedBuffer<T> w_hh_packed;      // W_hh (4H, H) as GEMM B panels, for dh = dG W_hh
+};
+
+// h0, c0 may be null (zeros); record null = inference (nothing saved).
+template <typename T>
+void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const T* x, const T* w_ih,
+                  const T* w_hh, const T* bias, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
+                  LstmTrainingRecord<T>* record);
+
+// dy, dh_n, dc_n may be null (zeros). Outputs are overwritten, not accumulated.
+template <typename T>
+void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy, const T* dh_n, const T* dc_n,
+                   T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0);
+
+// Threads worth using for a recurrence whose step costs this many flops.
+int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks);
+
+}  // namespace fast_lstm

@@ -1,0 +1,31 @@
+// Weight and operand re-layout for the kernels, apart from compute (as oneDNN's rnn_reorders).
+#pragma once
+
+#include <cstdint>
+
+namespace fast_lstm {
+
+inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
+inline int64_t ceil_div(int64_t value, int64_t divisor) { return (value + divisor - 1) / divisor; }
+
+// Rows of a gate-major matrix src (4H, K) (PyTorch: i rows, then f, g, o) reordered
+// to the gate-interleaved order of the fused kernels: dst (4*Hp, K) with row
+// (block * 4 + gate) * VL + lane = src row gate * H + block * VL + lane, and zero
+// rows for the padding units past H.
+template <typename T>
+void interleave_gate_rows(T* dst, const T* src, int64_t hidden, int64_t cols, int64_t vector_width);
+
+// Elements of B (K, N), element (k, n) at b[k * row_stride + n * col_stride], laid
+// out as panels [ceil(N / nr)][K][nr] zero-padded past N. Only panels
+// [panel_begin, panel_end) are written, so threads can share the work.
+template <typename T>
+void pack_b_panels(T* dst, const T* b, int64_t row_stride, int64_t col_stride, int64_t k, int64_t n, int64_t nr,
+                   int64_t panel_begin, int64_t panel_end);
+
+inline int64_t packed_b_size(int64_t k, int64_t n, int64_t nr) { return ceil_div(n, nr) * k * nr; }
+
+// Copies rows (rows, cols) between buffers of different row strides (padding in or out).
+template <typename T>
+void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_stride, int64_t rows, int64_t cols);
+
+}  // namespace fast_lstm

@@ -1,0 +1,111 @@
+#include "thread_pool.hpp"
+
+#include <sched.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define FAST_LSTM_PAUSE() _mm_pause()
+#else
+#define FAST_LSTM_PAUSE() ((void)0)
+#endif
+
+namespace fast_lstm {
+
+void SpinBarrier::wait() {
+    const uint32_t phase = phase_.load(std::memory_order_acquire);
+    if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
+        arrived_.store(0, std::memory_order_relaxed);
+        phase_.store(phase + 1, std::memory_order_release);
+        return;
+    }
+    // Spin briefly (a step takes microseconds), then yield so an oversubscribed
+    // machine does not starve the thread we are waiting for.
+    for (int spins = 0; phase_.load(std::memory_order_acquire) == phase; ++spins) {
+        if (spins < 4000) FAST_LSTM_PAUSE();
+        else std::this_thread::yield();
+    }
+}
+
+int available_cpus() {
+#ifdef CPU_COUNT
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        const int count = CPU_COUNT(&set);
+        if (count > 0) return count;
+    }
+#endif
+    const unsigned hw = std::thread::hardware_concurrency();
+    return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+void split_range(int64_t count, int64_t grain, int parts, int index, int64_t* begin, int64_t* end) {
+    const int64_t chunks = (count + grain - 1) / grain;
+    const int64_t first = chunks * index / parts, last = chunks * (index + 1) / parts;
+    *begin = first * grain < count ? first * grain : count;
+    *end = last * grain < count ? last * grain : count;
+}
+
+ThreadPool& ThreadPool::instance() {
+    static ThreadPool pool;
+    return pool;
+}
+
+ThreadPool::ThreadPool() : num_threads_(available_cpus()) {}
+
+ThreadPool::~ThreadPool() {
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        stopping_ = true;
+    }
+    wake_.notify_all();
+    for (auto& worker : workers_) worker.join();
+}
+
+void ThreadPool::ensure_workers(int count) {
+    while (static_cast<int>(workers_.size()) < count) {
+        const int index = static_cast<int>(workers_.size());
+        workers_.emplace_back([this, index] { worker_loop(index); });
+    }
+}
+
+void ThreadPool::worker_loop(int worker_index) {
+    uint64_t seen = 0;
+    for (;;) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+        const int member = worker_index + 1;  // the caller is member 0
+        if (member >= team_size_) continue;
+        const auto* job = job_;
+        const Team team{member, team_size_, barrier_};
+        lock.unlock();
+        (*job)(team);
+        lock.lock();
+        if (--pending_ == 0) done_.notify_one();
+    }
+}
+
+void ThreadPool::run(int threads, const std::function<void(const Team&)>& job) {
+    std::unique_lock<std::mutex> region(region_mutex_, std::try_to_lock);
+    if (threads <= 1 || !region.owns_lock()) {
+        job(Team{0, 1, nullptr});
+        return;
+    }
+    SpinBarrier barrier(threads);
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ensure_workers(threads - 1);
+        job_ = &job;
+        barrier_ = &barrier;
+        team_size_ = threads;
+        pending_ = threads - 1;
+        ++generation_;
+    }
+    wake_.notify_all();
+    job(Team{0, threads, &barrier});
+    std::unique_lock<std::mutex> lock(mutex_);
+    done_.wait(lock, [&] { return pending_ == 0; });
+}
+
+}  // namespace fast_lstm

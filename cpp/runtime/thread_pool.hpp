@@ -1,0 +1,77 @@
+// A small persistent thread pool and a spin barrier for the per-step sync of the recurrence.
+//
+// run(n, job) runs job(0..n-1) on n threads (the caller is thread 0) and returns
+// when all are done. One parallel region runs at a time; a caller that finds the
+// pool busy (another Python thread, the GIL being released) runs its job on one
+// thread instead, which gives the same bits since no kernel's result depends on
+// the thread count.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace fast_lstm {
+
+class SpinBarrier {
+  public:
+    explicit SpinBarrier(int threads) : threads_(threads) {}
+    void wait();
+
+  private:
+    const int threads_;
+    std::atomic<int> arrived_{0};
+    std::atomic<uint32_t> phase_{0};
+};
+
+// What a job sees: its index, the team size, and the team's barrier.
+struct Team {
+    int index;
+    int size;
+    SpinBarrier* barrier;
+    void sync() const {
+        if (size > 1) barrier->wait();
+    }
+};
+
+class ThreadPool {
+  public:
+    static ThreadPool& instance();
+    ~ThreadPool();
+
+    // Threads used by default for a call: set_num_threads, else the CPUs this process may use.
+    int num_threads() const { return num_threads_.load(); }
+    void set_num_threads(int n) { num_threads_.store(n); }
+
+    void run(int threads, const std::function<void(const Team&)>& job);
+
+  private:
+    ThreadPool();
+    void ensure_workers(int count);
+    void worker_loop(int worker_index);
+
+    std::atomic<int> num_threads_;
+    std::mutex region_mutex_;  // one parallel region at a time
+    std::mutex mutex_;
+    std::condition_variable wake_, done_;
+    std::vector<std::thread> workers_;
+    const std::function<void(const Team&)>* job_ = nullptr;
+    SpinBarrier* barrier_ = nullptr;
+    int team_size_ = 0;
+    int pending_ = 0;
+    uint64_t generation_ = 0;
+    bool stopping_ = false;
+};
+
+// Number of CPUs this process may run on (affinity mask), at least 1.
+int available_cpus();
+
+// [begin, end) of `index`'s share when `count` items are split into `parts`
+// contiguous ranges of whole `grain`-sized chunks.
+void split_range(int64_t count, int64_t grain, int parts, int index, int64_t* begin, int64_t* end);
+
+}  // namespace fast_lstm

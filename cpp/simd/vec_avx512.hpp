@@ -1,0 +1,92 @@
+// SIMD vectors for AVX-512 (F + DQ): 16 floats or 8 doubles per register.
+//
+// Included only by kernels/isa_avx512.cpp (compiled with -mavx512f -mavx512dq
+// -mfma), inside namespace fast_lstm::avx512. Same operations as vec_avx2.hpp.
+#pragma once
+
+template <typename T>
+struct Vec;
+
+template <>
+struct Vec<float> {
+    static constexpr int width = 16;
+    __m512 v;
+
+    static Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
+    static Vec broadcast(float x) { return {_mm512_set1_ps(x)}; }
+    static Vec zero() { return {_mm512_setzero_ps()}; }
+    void store(float* p) const { _mm512_storeu_ps(p, v); }
+
+    static __mmask16 lane_mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
+    static Vec load_partial(const float* p, int n) { return {_mm512_maskz_loadu_ps(lane_mask(n), p)}; }
+    void store_partial(float* p, int n) const { _mm512_mask_storeu_ps(p, lane_mask(n), v); }
+
+    friend Vec operator+(Vec a, Vec b) { return {_mm512_add_ps(a.v, b.v)}; }
+    friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_ps(a.v, b.v)}; }
+    friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
+    friend Vec operator/(Vec a, Vec b) { return {_mm512_div_ps(a.v, b.v)}; }
+    friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+    // As on AVX2: the second operand is returned when either is NaN.
+    friend Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
+    friend Vec min(Vec a, Vec b) { return {_mm512_min_ps(a.v, b.v)}; }
+    friend Vec abs(Vec a) { return {_mm512_abs_ps(a.v)}; }
+    friend Vec copy_sign(Vec magnitude, Vec sign) {
+        const __m512i sign_bit = _mm512_set1_epi32(static_cast<int>(0x80000000u));
+        const __m512i m = _mm512_andnot_si512(sign_bit, _mm512_castps_si512(magnitude.v));
+        const __m512i s = _mm512_and_si512(sign_bit, _mm512_castps_si512(sign.v));
+        return {_mm512_castsi512_ps(_mm512_or_si512(m, s))};
+    }
+    friend Vec select_greater(Vec x, Vec threshold, Vec if_true, Vec if_false) {
+        const __mmask16 mask = _mm512_cmp_ps_mask(x.v, threshold.v, _CMP_GT_OQ);
+        return {_mm512_mask_blend_ps(mask, if_false.v, if_true.v)};
+    }
+    friend Vec round_nearest(Vec a) {
+        return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+    }
+    friend Vec pow2_integer(Vec n) {
+        const __m512i biased = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
+        return {_mm512_castsi512_ps(_mm512_slli_epi32(biased, 23))};
+    }
+};
+
+template <>
+struct Vec<double> {
+    static constexpr int width = 8;
+    __m512d v;
+
+    static Vec load(const double* p) { return {_mm512_loadu_pd(p)}; }
+    static Vec broadcast(double x) { return {_mm512_set1_pd(x)}; }
+    static Vec zero() { return {_mm512_setzero_pd()}; }
+    void store(double* p) const { _mm512_storeu_pd(p, v); }
+
+    static __mmask8 lane_mask(int n) { return static_cast<__mmask8>((1u << n) - 1u); }
+    static Vec load_partial(const double* p, int n) { return {_mm512_maskz_loadu_pd(lane_mask(n), p)}; }
+    void store_partial(double* p, int n) const { _mm512_mask_storeu_pd(p, lane_mask(n), v); }
+
+    friend Vec operator+(Vec a, Vec b) { return {_mm512_add_pd(a.v, b.v)}; }
+    friend Vec operator-(Vec a, Vec b) { return {_mm512_sub_pd(a.v, b.v)}; }
+    friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_pd(a.v, b.v)}; }
+    friend Vec operator/(Vec a, Vec b) { return {_mm512_div_pd(a.v, b.v)}; }
+    friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
+    friend Vec max(Vec a, Vec b) { return {_mm512_max_pd(a.v, b.v)}; }
+    friend Vec min(Vec a, Vec b) { return {_mm512_min_pd(a.v, b.v)}; }
+    friend Vec abs(Vec a) { return {_mm512_abs_pd(a.v)}; }
+    friend Vec copy_sign(Vec magnitude, Vec sign) {
+        const __m512i sign_bit = _mm512_set1_epi64(static_cast<long long>(0x8000000000000000ull));
+        const __m512i m = _mm512_andnot_si512(sign_bit, _mm512_castpd_si512(magnitude.v));
+        const __m512i s = _mm512_and_si512(sign_bit, _mm512_castpd_si512(sign.v));
+        return {_mm512_castsi512_pd(_mm512_or_si512(m, s))};
+    }
+    friend Vec select_greater(Vec x, Vec threshold, Vec if_true, Vec if_false) {
+        const __mmask8 mask = _mm512_cmp_pd_mask(x.v, threshold.v, _CMP_GT_OQ);
+        return {_mm512_mask_blend_pd(mask, if_false.v, if_true.v)};
+    }
+    friend Vec round_nearest(Vec a) {
+        return {_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
+    }
+    friend Vec pow2_integer(Vec n) {
+        const __m512i n64 = _mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n.v));
+        const __m512i biased = _mm512_add_epi64(n64, _mm512_set1_epi64(1023));
+        return {_mm512_castsi512_pd(_mm512_slli_epi64(biased, 52))};
+    }
+};

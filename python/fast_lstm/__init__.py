@@ -1,0 +1,37 @@
+"""fast_lstm: fused SIMD LSTM kernels for the CPU (forward and BPTT over whole sequences).
+
+The compiled kernels live in ``fast_lstm._core``; this package re-exports them so that the
+type stub (``__init__.pyi``) and ``py.typed`` ship with them (PEP 561).
+
+Public API
+----------
+lstm_forward(x, w_ih, w_hh, b, h0=None, c0=None, *, training=False) -> (y, h_n, c_n, cache)
+lstm_backward(dy, dh_n, dc_n, cache) -> (dx, dw_ih, dw_hh, db, dh0, dc0)
+set_num_threads(n), get_num_threads(), isa(), available_isas(), __version__
+
+Shapes are time-major: x (T, B, D), y (T, B, H); weights follow PyTorch's ``nn.LSTM``
+(gate order i, f, g, o).  Non-finite values propagate like numpy's (NaN in, NaN out).
+"""
+
+from ._core import (
+    LstmCache,
+    __version__,
+    available_isas,
+    get_num_threads,
+    isa,
+    lstm_backward,
+    lstm_forward,
+    set_num_threads,
+)
+from ._core import _force_isa, _sigmoid, _tanh  # noqa: F401  (test hooks, not public API)
+
+__all__ = [
+    "LstmCache",
+    "__version__",
+    "available_isas",
+    "get_num_threads",
+    "isa",
+    "lstm_backward",
+    "lstm_forward",
+    "set_num_threads",
+]

@@ -1,0 +1,43 @@
+"""Type stub for fast_lstm (kept in step with the bindings by tests/test_stub.py)."""
+
+from typing import Literal, Optional, Tuple
+
+import numpy as np
+import numpy.typing as npt
+
+__version__: str
+
+FloatArray = npt.NDArray[np.floating]
+
+class LstmCache:
+    """Opaque record of a training forward pass, consumed by lstm_backward."""
+
+    @property
+    def dtype(self) -> np.dtype: ...
+    @property
+    def shape(self) -> Tuple[int, int, int, int]:
+        """(T, B, D, H) of the forward pass that made this cache."""
+
+def lstm_forward(
+    x: FloatArray,
+    w_ih: FloatArray,
+    w_hh: FloatArray,
+    b: FloatArray,
+    h0: Optional[FloatArray] = None,
+    c0: Optional[FloatArray] = None,
+    *,
+    training: bool = False,
+) -> Tuple[FloatArray, FloatArray, FloatArray, Optional[LstmCache]]: ...
+def lstm_backward(
+    dy: Optional[FloatArray],
+    dh_n: Optional[FloatArray],
+    dc_n: Optional[FloatArray],
+    cache: LstmCache,
+) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]: ...
+def set_num_threads(n: int) -> None: ...
+def get_num_threads() -> int: ...
+def isa() -> Literal["avx512", "avx2", "generic"]: ...
+def available_isas() -> list[str]: ...
+def _force_isa(name: str) -> str: ...
+def _sigmoid(x: FloatArray) -> FloatArray: ...
+def _tanh(x: FloatArray) -> FloatArray: ...
