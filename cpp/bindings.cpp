@@ -55,10 +55,11 @@ py::array require_float_array(const py::handle& obj, const char* name) {
 
 DType dtype_of(const py::array& array) { return array.dtype().equal(py::dtype::of<float>()) ? DType::f32 : DType::f64; }
 
-void require_same_dtype(const py::array& array, DType expected, const char* name) {
+// `source` names where the expected dtype comes from ("x", "the forward pass").
+void require_same_dtype(const py::array& array, DType expected, const char* name, const char* source) {
     if (dtype_of(array) != expected)
-        throw py::type_error(std::string(name) + " has dtype " + dtype_name(dtype_of(array)) + " but x has " +
-                             dtype_name(expected) + "; all arrays must share one dtype");
+        throw py::type_error(std::string(name) + " has dtype " + dtype_name(dtype_of(array)) + " but " + source +
+                             " has " + dtype_name(expected) + "; all arrays must share one dtype");
 }
 
 void require_shape(const py::array& array, const std::vector<int64_t>& shape, const char* name,
@@ -106,11 +107,11 @@ const T* data_or_null(const py::object& a) {
 }
 
 // Optional (B, H)-like array: None, or a checked contiguous array.
-py::object optional_array(const py::object& obj, DType dtype, const std::vector<int64_t>& shape, const char* name,
-                          const char* symbolic) {
+py::object optional_array(const py::object& obj, DType dtype, const char* dtype_source,
+                          const std::vector<int64_t>& shape, const char* name, const char* symbolic) {
     if (obj.is_none()) return py::none();
     py::array array = require_float_array(obj, name);
-    require_same_dtype(array, dtype, name);
+    require_same_dtype(array, dtype, name, dtype_source);
     require_shape(array, shape, name, symbolic);
     return contiguous(array);
 }
@@ -174,9 +175,9 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
     py::array w_ih = require_float_array(w_ih_obj, "w_ih");
     py::array w_hh = require_float_array(w_hh_obj, "w_hh");
     py::array b = require_float_array(b_obj, "b");
-    require_same_dtype(w_ih, dtype, "w_ih");
-    require_same_dtype(w_hh, dtype, "w_hh");
-    require_same_dtype(b, dtype, "b");
+    require_same_dtype(w_ih, dtype, "w_ih", "x");
+    require_same_dtype(w_hh, dtype, "w_hh", "x");
+    require_same_dtype(b, dtype, "b", "x");
 
     if (x.ndim() != 3) throw py::value_error("x must have shape (T, B, D) (time-major), got " + shape_string(x));
     LstmDims d{};
@@ -190,8 +191,8 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
     require_shape(w_hh, {4 * d.hidden, d.hidden}, "w_hh", "(4*H, H) with H from w_ih");
     require_shape(b, {4 * d.hidden}, "b", "(4*H,)");
     require_reasonable_size(d);
-    py::object h0 = optional_array(h0_obj, dtype, {d.batch, d.hidden}, "h0", "(B, H)");
-    py::object c0 = optional_array(c0_obj, dtype, {d.batch, d.hidden}, "c0", "(B, H)");
+    py::object h0 = optional_array(h0_obj, dtype, "x", {d.batch, d.hidden}, "h0", "(B, H)");
+    py::object c0 = optional_array(c0_obj, dtype, "x", {d.batch, d.hidden}, "c0", "(B, H)");
     x = contiguous(x);
     w_ih = contiguous(w_ih);
     w_hh = contiguous(w_hh);
@@ -228,9 +229,9 @@ py::tuple lstm_backward_binding(const py::object& dy_obj, const py::object& dh_n
                              (cache_obj.is_none() ? std::string("None") : type_name(cache_obj)));
     const LstmCache& cache = cache_obj.cast<const LstmCache&>();
     const LstmDims& d = cache.dims;
-    py::object dy = optional_array(dy_obj, cache.dtype, {d.steps, d.batch, d.hidden}, "dy", "(T, B, H)");
-    py::object dh_n = optional_array(dh_n_obj, cache.dtype, {d.batch, d.hidden}, "dh_n", "(B, H)");
-    py::object dc_n = optional_array(dc_n_obj, cache.dtype, {d.batch, d.hidden}, "dc_n", "(B, H)");
+    py::object dy = optional_array(dy_obj, cache.dtype, "the forward pass", {d.steps, d.batch, d.hidden}, "dy", "(T, B, H)");
+    py::object dh_n = optional_array(dh_n_obj, cache.dtype, "the forward pass", {d.batch, d.hidden}, "dh_n", "(B, H)");
+    py::object dc_n = optional_array(dc_n_obj, cache.dtype, "the forward pass", {d.batch, d.hidden}, "dc_n", "(B, H)");
     if (cache.dtype == DType::f32) return backward_typed<float>(*cache.f32, dy, dh_n, dc_n);
     return backward_typed<double>(*cache.f64, dy, dh_n, dc_n);
 }

@@ -15,6 +15,37 @@
 // i, f, g, o meet in registers and never travel through memory before the update.
 #pragma once
 
+// acc[r][gate] += h_prev[r] W_hh^T for one block of units, over all k. Kept out of
+// line so the activation constants of the caller do not take the registers this loop
+// needs for its accumulators and the four weight vectors.
+template <typename T, int R>
+__attribute__((noinline)) void lstm_recurrent_product(Vec<T> (&acc)[R][4], const T* const (&h_prev)[R],
+                                                      const T* w, int64_t hidden) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    V sum[R][4];
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < 4; ++g) sum[r][g] = acc[r][g];
+    for (int64_t k = 0; k < hidden; ++k) {
+        V w_i = V::load(w + k * 4 * VL), w_f = V::load(w + k * 4 * VL + VL);
+        V w_g = V::load(w + k * 4 * VL + 2 * VL), w_o = V::load(w + k * 4 * VL + 3 * VL);
+        // Load each weight vector once for all R rows (else: R loads per vector).
+        w_i.keep_in_register();
+        w_f.keep_in_register();
+        w_g.keep_in_register();
+        w_o.keep_in_register();
+        for (int r = 0; r < R; ++r) {
+            const V h = V::broadcast(h_prev[r][k]);
+            sum[r][0] = fma(h, w_i, sum[r][0]);
+            sum[r][1] = fma(h, w_f, sum[r][1]);
+            sum[r][2] = fma(h, w_g, sum[r][2]);
+            sum[r][3] = fma(h, w_o, sum[r][3]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < 4; ++g) acc[r][g] = sum[r][g];
+}
+
 template <typename T, int R>
 inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_t b0) {
     using V = Vec<T>;
@@ -22,7 +53,6 @@ inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_
     const int64_t gates_stride = 4 * s.hidden_padded;
     const int64_t unit0 = block * VL;
     const int units = static_cast<int>(gemm_min<T>(VL, s.hidden - unit0));
-    const T* w = s.w_hh_packed + block * s.hidden * 4 * VL;
 
     V acc[R][4];
     const T* h_prev[R];
@@ -31,19 +61,7 @@ inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_
         for (int g = 0; g < 4; ++g) acc[r][g] = V::load(pre + g * VL) + V::load(s.bias + 4 * unit0 + g * VL);
         h_prev[r] = s.h_prev + (b0 + r) * s.ld_h_prev;
     }
-    for (int64_t k = 0; k < s.hidden; ++k) {
-        const V w_i = V::load(w + k * 4 * VL);
-        const V w_f = V::load(w + k * 4 * VL + VL);
-        const V w_g = V::load(w + k * 4 * VL + 2 * VL);
-        const V w_o = V::load(w + k * 4 * VL + 3 * VL);
-        for (int r = 0; r < R; ++r) {
-            const V h = V::broadcast(h_prev[r][k]);
-            acc[r][0] = fma(h, w_i, acc[r][0]);
-            acc[r][1] = fma(h, w_f, acc[r][1]);
-            acc[r][2] = fma(h, w_g, acc[r][2]);
-            acc[r][3] = fma(h, w_o, acc[r][3]);
-        }
-    }
+    lstm_recurrent_product<T, R>(acc, h_prev, s.w_hh_packed + block * s.hidden * 4 * VL, s.hidden);
     for (int r = 0; r < R; ++r) {
         const int64_t row = b0 + r;
         const V i = sigmoid<T>(acc[r][0]);

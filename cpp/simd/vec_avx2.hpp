@@ -17,6 +17,8 @@ struct Vec<float> {
     static Vec load(const float* p) { return {_mm256_loadu_ps(p)}; }
     static Vec broadcast(float x) { return {_mm256_set1_ps(x)}; }
     static Vec zero() { return {_mm256_setzero_ps()}; }
+    // Makes the compiler hold the value in a register rather than re-reading memory at each use.
+    void keep_in_register() { __asm__("" : "+x"(v)); }
     void store(float* p) const { _mm256_storeu_ps(p, v); }
 
     static __m256i lane_mask(int n) {
@@ -62,6 +64,7 @@ struct Vec<double> {
     static Vec load(const double* p) { return {_mm256_loadu_pd(p)}; }
     static Vec broadcast(double x) { return {_mm256_set1_pd(x)}; }
     static Vec zero() { return {_mm256_setzero_pd()}; }
+    void keep_in_register() { __asm__("" : "+x"(v)); }
     void store(double* p) const { _mm256_storeu_pd(p, v); }
 
     static __m256i lane_mask(int n) {

@@ -15,6 +15,8 @@ struct Vec<float> {
     static Vec load(const float* p) { return {_mm512_loadu_ps(p)}; }
     static Vec broadcast(float x) { return {_mm512_set1_ps(x)}; }
     static Vec zero() { return {_mm512_setzero_ps()}; }
+    // Makes the compiler hold the value in a register rather than re-reading memory at each use.
+    void keep_in_register() { __asm__("" : "+v"(v)); }
     void store(float* p) const { _mm512_storeu_ps(p, v); }
 
     static __mmask16 lane_mask(int n) { return static_cast<__mmask16>((1u << n) - 1u); }
@@ -57,6 +59,7 @@ struct Vec<double> {
     static Vec load(const double* p) { return {_mm512_loadu_pd(p)}; }
     static Vec broadcast(double x) { return {_mm512_set1_pd(x)}; }
     static Vec zero() { return {_mm512_setzero_pd()}; }
+    void keep_in_register() { __asm__("" : "+v"(v)); }
     void store(double* p) const { _mm512_storeu_pd(p, v); }
 
     static __mmask8 lane_mask(int n) { return static_cast<__mmask8>((1u << n) - 1u); }

@@ -40,6 +40,7 @@ struct Vec {
         return r;
     }
     static Vec zero() { return broadcast(T(0)); }
+    void keep_in_register() {}
     void store(T* p) const {
         for (int i = 0; i < width; ++i) p[i] = v[i];
     }

@@ -1,0 +1,5 @@
+"""Entry point of ``python -m lstmcore``; see lstmcore.cli."""
+
+from .cli import main
+
+raise SystemExit(main())

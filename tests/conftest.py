@@ -1,0 +1,46 @@
+"""Shared fixtures: run a test on every SIMD path the CPU has, restore global settings afterwards.
+
+fast_lstm is imported at collection time (the ISA list parametrizes tests), so a missing or broken
+build fails the whole run loudly instead of skipping it.
+"""
+
+import pathlib
+
+import fast_lstm
+import pytest
+
+_SOURCE_TREE = pathlib.Path(__file__).resolve().parent.parent
+
+
+def pytest_report_header(config):
+    return f"fast_lstm {fast_lstm.__version__} from {pathlib.Path(fast_lstm.__file__).parent}, isa={fast_lstm.isa()}"
+
+
+def pytest_sessionstart(session):
+    # The tests are for the installed package: a copy imported from the source tree would have no kernels.
+    location = pathlib.Path(fast_lstm.__file__).resolve()
+    if _SOURCE_TREE / "python" in location.parents:
+        raise pytest.UsageError(f"fast_lstm was imported from the source tree ({location}); install it first")
+
+
+@pytest.fixture(params=fast_lstm.available_isas(), ids=str)
+def each_isa(request):
+    """Runs the test once per available ISA (test ids show which path ran), then restores the active one."""
+    previous = fast_lstm._force_isa(request.param)
+    assert fast_lstm.isa() == request.param
+    yield request.param
+    fast_lstm._force_isa(previous)
+
+
+@pytest.fixture
+def restore_num_threads():
+    """Lets a test change the thread count without leaking it into the tests that follow."""
+    previous = fast_lstm.get_num_threads()
+    yield
+    fast_lstm.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch, or a clean skip where it is not installed."""
+    return pytest.importorskip("torch")

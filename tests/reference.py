@@ -1,0 +1,164 @@
+"""Plain numpy LSTM, forward and backward through time: the reference the kernels are tested against.
+
+Shapes and gate order are those of fast_lstm (and of PyTorch's nn.LSTM with batch_first=False):
+
+    x (T, B, D)    w_ih (4H, D)    w_hh (4H, H)    b (4H,) = b_ih + b_hh    h0, c0 (B, H)
+    y (T, B, H)    h_n, c_n (B, H)
+
+The rows of w_ih, w_hh and b are the four gates stacked in the order i, f, g, o.
+
+Forward, for t = 1..T (h_0 = h0, c_0 = c0):
+
+    a_t = x_t w_ih^T + h_{t-1} w_hh^T + b             pre-activations (B, 4H) = [a_i | a_f | a_g | a_o]
+    i = sigmoid(a_i)    f = sigmoid(a_f)    g = tanh(a_g)    o = sigmoid(a_o)
+    c_t = f * c_{t-1} + i * g
+    h_t = o * tanh(c_t)                                y_t = h_t;  h_n = h_T,  c_n = c_T
+
+Backward, for t = T..1, starting from dh = dh_n and dc = dc_n (None means zeros):
+
+    dh   = dy_t + dh                                   dL/dh_t
+    dc   = dc + dh * o * (1 - tanh(c_t)^2)             dL/dc_t
+    di = dc * g    df = dc * c_{t-1}    dg = dc * i    do = dh * tanh(c_t)
+    da = [di * i(1-i) | df * f(1-f) | dg * (1-g^2) | do * o(1-o)]      dL/da_t (B, 4H)
+    dx_t = da w_ih      dw_ih += da^T x_t      dw_hh += da^T h_{t-1}      db += sum over batch of da
+    dh = da w_hh        dc = dc * f                    carried to t-1; after t = 1 they are dh0, dc0
+
+All arithmetic is float64 whatever the input dtype, so a float32 kernel is compared with the
+(nearly) exact result for its own float32 inputs. Every returned array is float64.
+"""
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+
+def sigmoid(a):
+    return 1.0 / (1.0 + np.exp(-a))
+
+
+@dataclass
+class LstmRefCache:
+    """What the backward pass needs from the forward pass (all float64)."""
+
+    x: np.ndarray  # (T, B, D)
+    w_ih: np.ndarray  # (4H, D)
+    w_hh: np.ndarray  # (4H, H)
+    hidden: np.ndarray  # (T+1, B, H): hidden[0] = h0, hidden[t] = h_t
+    cell: np.ndarray  # (T+1, B, H): cell[0] = c0, cell[t] = c_t
+    gates: np.ndarray  # (T, B, 4H): activated [i | f | g | o] of each step
+
+
+def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None):
+    """Returns (y, h_n, c_n, cache); h0/c0 None mean zeros."""
+    x, w_ih, w_hh, b = (np.asarray(a, dtype=np.float64) for a in (x, w_ih, w_hh, b))
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    hidden = np.zeros((T + 1, B, H))
+    cell = np.zeros((T + 1, B, H))
+    gates = np.zeros((T, B, 4 * H))
+    if h0 is not None:
+        hidden[0] = h0
+    if c0 is not None:
+        cell[0] = c0
+
+    for t in range(T):
+        a = x[t] @ w_ih.T + hidden[t] @ w_hh.T + b
+        i = sigmoid(a[:, 0 * H : 1 * H])
+        f = sigmoid(a[:, 1 * H : 2 * H])
+        g = np.tanh(a[:, 2 * H : 3 * H])
+        o = sigmoid(a[:, 3 * H : 4 * H])
+        cell[t + 1] = f * cell[t] + i * g
+        hidden[t + 1] = o * np.tanh(cell[t + 1])
+        gates[t] = np.concatenate([i, f, g, o], axis=1)
+
+    cache = LstmRefCache(x=x, w_ih=w_ih, w_hh=w_hh, hidden=hidden, cell=cell, gates=gates)
+    return hidden[1:].copy(), hidden[T].copy(), cell[T].copy(), cache
+
+
+def lstm_backward_ref(dy, dh_n, dc_n, cache):
+    """Returns (dx, dw_ih, dw_hh, db, dh0, dc0); dy/dh_n/dc_n None mean zeros."""
+    x, w_ih, w_hh = cache.x, cache.w_ih, cache.w_hh
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    dy = np.zeros((T, B, H)) if dy is None else np.asarray(dy, dtype=np.float64)
+    dh = np.zeros((B, H)) if dh_n is None else np.array(dh_n, dtype=np.float64)
+    dc = np.zeros((B, H)) if dc_n is None else np.array(dc_n, dtype=np.float64)
+
+    dx = np.zeros_like(x)
+    dw_ih = np.zeros_like(w_ih)
+    dw_hh = np.zeros_like(w_hh)
+    db = np.zeros(4 * H)
+    for t in reversed(range(T)):
+        i, f, g, o = np.split(cache.gates[t], 4, axis=1)
+        c_prev, tanh_c = cache.cell[t], np.tanh(cache.cell[t + 1])
+        dh = dy[t] + dh
+        dc = dc + dh * o * (1.0 - tanh_c**2)
+        da = np.concatenate(
+            [
+                dc * g * i * (1.0 - i),
+                dc * c_prev * f * (1.0 - f),
+                dc * i * (1.0 - g**2),
+                dh * tanh_c * o * (1.0 - o),
+            ],
+            axis=1,
+        )
+        dx[t] = da @ w_ih
+        dw_ih += da.T @ x[t]
+        dw_hh += da.T @ cache.hidden[t]
+        db += da.sum(axis=0)
+        dh = da @ w_hh
+        dc = dc * f
+    return dx, dw_ih, dw_hh, db, dh, dc
+
+
+class LstmProblem(NamedTuple):
+    """Inputs of one forward pass and the upstream gradients of one backward pass.
+
+    dy, dh_n, dc_n double as the weights of the scalar test loss
+    L = sum(y * dy) + sum(h_n * dh_n) + sum(c_n * dc_n), whose gradient backward computes.
+    """
+
+    x: np.ndarray  # (T, B, D)
+    w_ih: np.ndarray  # (4H, D)
+    w_hh: np.ndarray  # (4H, H)
+    b: np.ndarray  # (4H,)
+    h0: np.ndarray  # (B, H)
+    c0: np.ndarray  # (B, H)
+    dy: np.ndarray  # (T, B, H)
+    dh_n: np.ndarray  # (B, H)
+    dc_n: np.ndarray  # (B, H)
+
+
+def random_lstm_problem(T, B, D, H, dtype=np.float64, seed=0) -> LstmProblem:
+    """A seeded random problem; the same seed gives the same numbers (up to rounding) in any dtype.
+
+    Weights are drawn like PyTorch's default init, U(-1/sqrt(H), 1/sqrt(H)); data and
+    upstream gradients are standard normal. All arrays are C-contiguous and of `dtype`.
+    """
+    rng = np.random.default_rng(seed)
+    k = 1.0 / np.sqrt(H) if H > 0 else 1.0
+
+    def normal(*shape):
+        return rng.standard_normal(shape).astype(dtype)
+
+    def uniform(*shape):
+        return rng.uniform(-k, k, shape).astype(dtype)
+
+    return LstmProblem(
+        x=normal(T, B, D),
+        w_ih=uniform(4 * H, D),
+        w_hh=uniform(4 * H, H),
+        b=(uniform(4 * H) + uniform(4 * H)).astype(dtype),
+        h0=normal(B, H),
+        c0=normal(B, H),
+        dy=normal(T, B, H),
+        dh_n=normal(B, H),
+        dc_n=normal(B, H),
+    )
+
+
+def lstm_loss(y, h_n, c_n, problem: LstmProblem) -> float:
+    """The scalar test loss L = sum(y * dy) + sum(h_n * dh_n) + sum(c_n * dc_n), in float64."""
+    pairs = [(y, problem.dy), (h_n, problem.dh_n), (c_n, problem.dc_n)]
+    return float(sum(np.sum(np.multiply(out, weight, dtype=np.float64)) for out, weight in pairs))
