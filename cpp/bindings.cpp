@@ -167,38 +167,52 @@ py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::arr
     return py::make_tuple(y, h_n, c_n, cache_object);
 }
 
+// w_ih (4H, D), w_hh (4H, H), b (4H,), all of dtype `dtype` (named after `dtype_source`).
+struct CheckedWeights {
+    py::array w_ih, w_hh, b;
+    int64_t input, hidden;
+};
+
+CheckedWeights check_weights(const py::object& w_ih_obj, const py::object& w_hh_obj, const py::object& b_obj,
+                             DType dtype, const char* dtype_source) {
+    CheckedWeights w{require_float_array(w_ih_obj, "w_ih"), require_float_array(w_hh_obj, "w_hh"),
+                     require_float_array(b_obj, "b"), 0, 0};
+    require_same_dtype(w.w_ih, dtype, "w_ih", dtype_source);
+    require_same_dtype(w.w_hh, dtype, "w_hh", dtype_source);
+    require_same_dtype(w.b, dtype, "b", dtype_source);
+    if (w.w_ih.ndim() != 2 || w.w_ih.shape(0) % 4 != 0 || w.w_ih.shape(0) == 0 || w.w_ih.shape(1) == 0)
+        throw py::value_error("w_ih must have shape (4*H, D) with H, D >= 1, got " + shape_string(w.w_ih));
+    w.hidden = w.w_ih.shape(0) / 4;
+    w.input = w.w_ih.shape(1);
+    require_shape(w.w_hh, {4 * w.hidden, w.hidden}, "w_hh", "(4*H, H) with H from w_ih");
+    require_shape(w.b, {4 * w.hidden}, "b", "(4*H,)");
+    w.w_ih = contiguous(w.w_ih);
+    w.w_hh = contiguous(w.w_hh);
+    w.b = contiguous(w.b);
+    return w;
+}
+
 py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_obj, const py::object& w_hh_obj,
                                const py::object& b_obj, const py::object& h0_obj, const py::object& c0_obj,
                                bool training) {
     py::array x = require_float_array(x_obj, "x");
     const DType dtype = dtype_of(x);
-    py::array w_ih = require_float_array(w_ih_obj, "w_ih");
-    py::array w_hh = require_float_array(w_hh_obj, "w_hh");
-    py::array b = require_float_array(b_obj, "b");
-    require_same_dtype(w_ih, dtype, "w_ih", "x");
-    require_same_dtype(w_hh, dtype, "w_hh", "x");
-    require_same_dtype(b, dtype, "b", "x");
-
+    CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype, "x");
     if (x.ndim() != 3) throw py::value_error("x must have shape (T, B, D) (time-major), got " + shape_string(x));
     LstmDims d{};
     d.steps = checked_dim(x.shape(0), "x", "T", x);
     d.batch = checked_dim(x.shape(1), "x", "B", x);
     d.input = checked_dim(x.shape(2), "x", "D", x);
-    if (w_ih.ndim() != 2 || w_ih.shape(0) % 4 != 0 || w_ih.shape(0) == 0)
-        throw py::value_error("w_ih must have shape (4*H, D) with H >= 1, got " + shape_string(w_ih));
-    d.hidden = w_ih.shape(0) / 4;
-    require_shape(w_ih, {4 * d.hidden, d.input}, "w_ih", "(4*H, D)");
-    require_shape(w_hh, {4 * d.hidden, d.hidden}, "w_hh", "(4*H, H) with H from w_ih");
-    require_shape(b, {4 * d.hidden}, "b", "(4*H,)");
+    d.hidden = w.hidden;
+    if (w.input != d.input)
+        throw py::value_error("w_ih must have shape (4*H, D) with D = x.shape[2] = " + std::to_string(d.input) +
+                              ", got " + shape_string(w.w_ih));
     require_reasonable_size(d);
     py::object h0 = optional_array(h0_obj, dtype, "x", {d.batch, d.hidden}, "h0", "(B, H)");
     py::object c0 = optional_array(c0_obj, dtype, "x", {d.batch, d.hidden}, "c0", "(B, H)");
     x = contiguous(x);
-    w_ih = contiguous(w_ih);
-    w_hh = contiguous(w_hh);
-    b = contiguous(b);
-    if (dtype == DType::f32) return forward_typed<float>(x, w_ih, w_hh, b, h0, c0, d, training);
-    return forward_typed<double>(x, w_ih, w_hh, b, h0, c0, d, training);
+    if (dtype == DType::f32) return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training);
+    return forward_typed<double>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training);
 }
 
 template <typename T>
@@ -235,6 +249,129 @@ py::tuple lstm_backward_binding(const py::object& dy_obj, const py::object& dh_n
     if (cache.dtype == DType::f32) return backward_typed<float>(*cache.f32, dy, dh_n, dc_n);
     return backward_typed<double>(*cache.f64, dy, dh_n, dc_n);
 }
+
+// fast_lstm.PackedLSTM: weights packed once for repeated inference calls and single steps.
+class PackedLstm {
+  public:
+    PackedLstm(const py::object& w_ih_obj, const py::object& w_hh_obj, const py::object& b_obj) {
+        const py::array w_ih = require_float_array(w_ih_obj, "w_ih");
+        dtype_ = dtype_of(w_ih);
+        CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype_, "w_ih");
+        require_reasonable_size(LstmDims{1, 1, w.input, w.hidden});
+        if (dtype_ == DType::f32) pack(w, &f32_);
+        else pack(w, &f64_);
+    }
+
+    int64_t input() const { return dtype_ == DType::f32 ? f32_.input : f64_.input; }
+    int64_t hidden() const { return dtype_ == DType::f32 ? f32_.hidden : f64_.hidden; }
+    DType dtype() const { return dtype_; }
+    Isa isa() const { return dtype_ == DType::f32 ? f32_.kernels->isa : f64_.kernels->isa; }
+
+    py::tuple step(const py::object& x_obj, const py::object& h_obj, const py::object& c_obj,
+                   const py::object& h_out_obj, const py::object& c_out_obj) const {
+        const py::array x = require_float_array(x_obj, "x_t");
+        require_same_dtype(x, dtype_, "x_t", "the packed weights");
+        if (x.ndim() != 2 || x.shape(1) != input())
+            throw py::value_error("x_t must have shape (B, D) with D = " + std::to_string(input()) + ", got " +
+                                  shape_string(x));
+        const int64_t batch = checked_dim(x.shape(0), "x_t", "B", x);
+        const std::vector<int64_t> state_shape{batch, hidden()};
+        py::array h = require_state(h_obj, "h", state_shape);
+        const py::array c = require_state(c_obj, "c", state_shape);
+        py::array h_out = output_state(h_out_obj, "h_out", state_shape);
+        py::array c_out = output_state(c_out_obj, "c_out", state_shape);
+        // The kernel reads all of h while it writes h_out block by block: h_out must not alias it.
+        const char* h_begin = static_cast<const char*>(h.data());
+        const char* out_begin = static_cast<const char*>(h_out.data());
+        const py::ssize_t bytes = h.nbytes();
+        if (h_begin < out_begin + bytes && out_begin < h_begin + bytes) h = py::array(h.attr("copy")());
+        const py::array x_c = contiguous(x);
+        if (dtype_ == DType::f32) run_step(f32_, batch, x_c, h, c, h_out, c_out);
+        else run_step(f64_, batch, x_c, h, c, h_out, c_out);
+        return py::make_tuple(h_out, c_out);
+    }
+
+    py::tuple forward(const py::object& x_obj, const py::object& h0_obj, const py::object& c0_obj) const {
+        py::array x = require_float_array(x_obj, "x");
+        require_same_dtype(x, dtype_, "x", "the packed weights");
+        if (x.ndim() != 3 || x.shape(2) != input())
+            throw py::value_error("x must have shape (T, B, D) with D = " + std::to_string(input()) + ", got " +
+                                  shape_string(x));
+        LstmDims d{checked_dim(x.shape(0), "x", "T", x), checked_dim(x.shape(1), "x", "B", x), input(), hidden()};
+        require_reasonable_size(d);
+        const py::object h0 = optional_array(h0_obj, dtype_, "the packed weights", {d.batch, d.hidden}, "h0", "(B, H)");
+        const py::object c0 = optional_array(c0_obj, dtype_, "the packed weights", {d.batch, d.hidden}, "c0", "(B, H)");
+        x = contiguous(x);
+        if (dtype_ == DType::f32) return run_forward(f32_, d, x, h0, c0);
+        return run_forward(f64_, d, x, h0, c0);
+    }
+
+  private:
+    template <typename T>
+    static void pack(const CheckedWeights& w, LstmPackedWeights<T>* packed) {
+        const Kernels<T>& kernels = kernels_for<T>(active_isa());
+        const T* w_ih = static_cast<const T*>(w.w_ih.data());
+        const T* w_hh = static_cast<const T*>(w.w_hh.data());
+        const T* b = static_cast<const T*>(w.b.data());
+        py::gil_scoped_release release;
+        lstm_pack_weights(kernels, w.input, w.hidden, w_ih, w_hh, b, true, packed);
+    }
+
+    py::array require_state(const py::object& obj, const char* name, const std::vector<int64_t>& shape) const {
+        py::array array = require_float_array(obj, name);
+        require_same_dtype(array, dtype_, name, "the packed weights");
+        require_shape(array, shape, name, "(B, H)");
+        return contiguous(array);
+    }
+
+    // A new array, or the caller's buffer: right dtype and shape, C-contiguous and writeable (never copied).
+    py::array output_state(const py::object& obj, const char* name, const std::vector<int64_t>& shape) const {
+        if (obj.is_none())
+            return dtype_ == DType::f32 ? new_array<float>(shape) : new_array<double>(shape);
+        py::array array = require_float_array(obj, name);
+        require_same_dtype(array, dtype_, name, "the packed weights");
+        require_shape(array, shape, name, "(B, H)");
+        const int flags = py::detail::array_proxy(array.ptr())->flags;
+        const int needed = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_ |
+                           py::detail::npy_api::NPY_ARRAY_WRITEABLE_;
+        if ((flags & needed) != needed)
+            throw py::value_error(std::string(name) + " must be a C-contiguous, aligned, writeable array");
+        return array;
+    }
+
+    template <typename T>
+    static void run_step(const LstmPackedWeights<T>& packed, int64_t batch, const py::array& x, const py::array& h,
+                         const py::array& c, py::array& h_out, py::array& c_out) {
+        const T *px = static_cast<const T*>(x.data()), *ph = static_cast<const T*>(h.data());
+        const T* pc = static_cast<const T*>(c.data());
+        T* ph_out = static_cast<T*>(h_out.mutable_data());
+        T* pc_out = static_cast<T*>(c_out.mutable_data());
+        const int threads = ThreadPool::instance().num_threads();
+        py::gil_scoped_release release;
+        lstm_step(packed, threads, batch, px, ph, pc, ph_out, pc_out);
+    }
+
+    template <typename T>
+    static py::tuple run_forward(const LstmPackedWeights<T>& packed, const LstmDims& d, const py::array& x,
+                                 const py::object& h0, const py::object& c0) {
+        py::array y = new_array<T>({d.steps, d.batch, d.hidden});
+        py::array h_n = new_array<T>({d.batch, d.hidden});
+        py::array c_n = new_array<T>({d.batch, d.hidden});
+        const T* px = static_cast<const T*>(x.data());
+        const T *ph0 = data_or_null<T>(h0), *pc0 = data_or_null<T>(c0);
+        T *py_ = data_of<T>(y), *ph_n = data_of<T>(h_n), *pc_n = data_of<T>(c_n);
+        const int threads = ThreadPool::instance().num_threads();
+        {
+            py::gil_scoped_release release;
+            lstm_forward_packed<T>(packed, threads, d, px, nullptr, nullptr, ph0, pc0, py_, ph_n, pc_n, nullptr);
+        }
+        return py::make_tuple(y, h_n, c_n);
+    }
+
+    DType dtype_;
+    LstmPackedWeights<float> f32_;
+    LstmPackedWeights<double> f64_;
+};
 
 void set_num_threads_binding(const py::object& n) {
     if (!PyLong_Check(n.ptr()) || PyBool_Check(n.ptr()))
@@ -317,6 +454,33 @@ Arguments (the dtype of the forward pass):
 
 Returns (dx, dw_ih, dw_hh, db, dh0, dc0) with the shapes of x, w_ih, w_hh, b, h0, c0.
 db is the gradient of the summed bias (use it for both bias_ih and bias_hh in PyTorch).)doc");
+
+    py::class_<PackedLstm>(m, "PackedLSTM",
+                           R"doc(LSTM weights packed once for repeated inference: whole sequences or single steps.
+
+PackedLSTM(w_ih, w_hh, b) takes the arguments of lstm_forward (w_ih (4H, D), w_hh (4H, H),
+b (4H,), float32 or float64, gate order i, f, g, o) and copies them into the layouts the
+kernels read, for the kernel path active now. Later changes to the arrays are not seen.)doc")
+        .def(py::init<const py::object&, const py::object&, const py::object&>(), py::arg("w_ih"), py::arg("w_hh"),
+             py::arg("b"))
+        .def("step", &PackedLstm::step, py::arg("x_t"), py::arg("h"), py::arg("c"), py::kw_only(),
+             py::arg("h_out") = py::none(), py::arg("c_out") = py::none(),
+             R"doc(One timestep: x_t (B, D), h, c (B, H) -> (h_new, c_new), each (B, H).
+
+h_out / c_out: optional caller-provided (B, H) buffers (C-contiguous, writeable, the
+weights' dtype) to write into instead of allocating; c_out may be c, and h_out may be h
+(h is then copied first). Returns the arrays written. Carries state between calls at
+the cost of one step, for streaming inference.)doc")
+        .def("forward", &PackedLstm::forward, py::arg("x"), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
+             "Inference over a sequence, as lstm_forward(x, ..., training=False) without repacking:\n"
+             "x (T, B, D), h0, c0 (B, H) or None -> (y, h_n, c_n).")
+        .def_property_readonly("input_size", &PackedLstm::input, "D")
+        .def_property_readonly("hidden_size", &PackedLstm::hidden, "H")
+        .def_property_readonly(
+            "dtype", [](const PackedLstm& p) { return p.dtype() == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>(); },
+            "float32 or float64")
+        .def_property_readonly("isa", [](const PackedLstm& p) { return std::string(isa_name(p.isa())); },
+                               "The kernel path the weights were packed for.");
 
     m.def("set_num_threads", &set_num_threads_binding, py::arg("n"),
           "Use up to n threads (1..1024) in the kernels. Default: the CPUs this process may use.\n"

@@ -23,6 +23,15 @@ void gemm_pack_a(T* dst, const T* a, int64_t row_stride, int64_t col_stride, int
     for (int64_t r0 = 0; r0 < rows; r0 += MR) {
         T* sliver = dst + (r0 / MR) * cols * MR;
         const int64_t valid = gemm_min<T>(MR, rows - r0);
+        if (row_stride == 1) {
+            // A is a transpose (dW = dG^T X): its MR rows sit side by side in memory, so
+            // walk k outside; walking each row along k would touch one page per element.
+            for (int64_t p = 0; p < cols; ++p) {
+                const T* src = a + r0 + p * col_stride;
+                for (int64_t r = 0; r < MR; ++r) sliver[p * MR + r] = r < valid ? src[r] : T(0);
+            }
+            continue;
+        }
         for (int64_t r = 0; r < MR; ++r) {
             if (r < valid) {
                 const T* src = a + (r0 + r) * row_stride;

@@ -29,18 +29,24 @@ struct GemmArgs {
 // One forward step of the standard LSTM for all B rows, fused: the recurrent
 // product for the four gates of a block of hidden units stays in registers
 // through the activations and the cell update.
-//   xproj_t (B, 4*Hp)  x_t W_ih^T, gate-interleaved: [unit block][i f g o][VL]
+//   xproj_t (B, 4*Hp)  x_t W_ih^T, gate-interleaved: [unit block][i f g o][VL]; or null, and then
+//   x_t     (B, D)     with w_ih_packed [unit block][D][i f g o][VL]: the input product is done in
+//                      the tile too (single steps, where an M=B GEMM would be mostly padding)
 //   bias    (4*Hp)     b, gate-interleaved
 //   h_prev  (B, H)     row stride ld_h_prev
 //   c_prev  (B, Hp)
 //   w_hh    packed     [unit block][H][i f g o][VL]
 //   h_out   (B, H)     row stride ld_h_out
 //   c_out   (B, Hp)
-//   gates_out (B, 4*Hp) activated i, f, g, o, gate-interleaved; null when not training
+//   gates_out (B, 4*Hp) activated i, f, g, o, gate-interleaved; null when not training.
+//                      May be xproj_t: each tile reads its inputs before it writes.
 template <typename T>
 struct LstmForwardStep {
     int64_t batch, hidden, hidden_padded;
     const T* xproj_t;
+    const T* x_t;
+    int64_t ld_x, input;
+    const T* w_ih_packed;
     const T* bias;
     const T* h_prev;
     int64_t ld_h_prev;

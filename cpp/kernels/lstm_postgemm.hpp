@@ -15,18 +15,18 @@
 // i, f, g, o meet in registers and never travel through memory before the update.
 #pragma once
 
-// acc[r][gate] += h_prev[r] W_hh^T for one block of units, over all k. Kept out of
-// line so the activation constants of the caller do not take the registers this loop
-// needs for its accumulators and the four weight vectors.
+// acc[r][gate] += rows[r] W^T for one block of units, over k < depth, with W packed
+// as [depth][i f g o][VL]. Kept out of line so the activation constants of the caller
+// do not take the registers this loop needs for accumulators and weight vectors.
 template <typename T, int R>
-__attribute__((noinline)) void lstm_recurrent_product(Vec<T> (&acc)[R][4], const T* const (&h_prev)[R],
-                                                      const T* w, int64_t hidden) {
+__attribute__((noinline)) void gate_product_rows(Vec<T> (&acc)[R][4], const T* const (&rows)[R], const T* w,
+                                            int64_t depth) {
     using V = Vec<T>;
     constexpr int VL = V::width;
     V sum[R][4];
     for (int r = 0; r < R; ++r)
         for (int g = 0; g < 4; ++g) sum[r][g] = acc[r][g];
-    for (int64_t k = 0; k < hidden; ++k) {
+    for (int64_t k = 0; k < depth; ++k) {
         V w_i = V::load(w + k * 4 * VL), w_f = V::load(w + k * 4 * VL + VL);
         V w_g = V::load(w + k * 4 * VL + 2 * VL), w_o = V::load(w + k * 4 * VL + 3 * VL);
         // Load each weight vector once for all R rows (else: R loads per vector).
@@ -35,15 +35,47 @@ __attribute__((noinline)) void lstm_recurrent_product(Vec<T> (&acc)[R][4], const
         w_g.keep_in_register();
         w_o.keep_in_register();
         for (int r = 0; r < R; ++r) {
-            const V h = V::broadcast(h_prev[r][k]);
-            sum[r][0] = fma(h, w_i, sum[r][0]);
-            sum[r][1] = fma(h, w_f, sum[r][1]);
-            sum[r][2] = fma(h, w_g, sum[r][2]);
-            sum[r][3] = fma(h, w_o, sum[r][3]);
+            const V a = V::broadcast(rows[r][k]);
+            sum[r][0] = fma(a, w_i, sum[r][0]);
+            sum[r][1] = fma(a, w_f, sum[r][1]);
+            sum[r][2] = fma(a, w_g, sum[r][2]);
+            sum[r][3] = fma(a, w_o, sum[r][3]);
         }
     }
     for (int r = 0; r < R; ++r)
         for (int g = 0; g < 4; ++g) acc[r][g] = sum[r][g];
+}
+
+// One row alone has only four independent FMA chains, too few to hide the FMA
+// latency: even and odd k go to separate sums, added at the end.
+template <typename T>
+__attribute__((noinline)) void gate_product_one_row(Vec<T> (&acc)[1][4], const T* row, const T* w, int64_t depth) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    V even[4], odd[4];
+    for (int g = 0; g < 4; ++g) {
+        even[g] = acc[0][g];
+        odd[g] = V::zero();
+    }
+    int64_t k = 0;
+    for (; k + 2 <= depth; k += 2) {
+        const V a0 = V::broadcast(row[k]), a1 = V::broadcast(row[k + 1]);
+        for (int g = 0; g < 4; ++g) {
+            even[g] = fma(a0, V::load(w + k * 4 * VL + g * VL), even[g]);
+            odd[g] = fma(a1, V::load(w + (k + 1) * 4 * VL + g * VL), odd[g]);
+        }
+    }
+    if (k < depth) {
+        const V a0 = V::broadcast(row[k]);
+        for (int g = 0; g < 4; ++g) even[g] = fma(a0, V::load(w + k * 4 * VL + g * VL), even[g]);
+    }
+    for (int g = 0; g < 4; ++g) acc[0][g] = even[g] + odd[g];
+}
+
+template <typename T, int R>
+inline void gate_product(Vec<T> (&acc)[R][4], const T* const (&rows)[R], const T* w, int64_t depth) {
+    if constexpr (R == 1) gate_product_one_row<T>(acc, rows[0], w, depth);
+    else gate_product_rows<T, R>(acc, rows, w, depth);
 }
 
 template <typename T, int R>
@@ -56,12 +88,18 @@ inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_
 
     V acc[R][4];
     const T* h_prev[R];
+    const T* x_t[R];
     for (int r = 0; r < R; ++r) {
-        const T* pre = s.xproj_t + (b0 + r) * gates_stride + 4 * unit0;
-        for (int g = 0; g < 4; ++g) acc[r][g] = V::load(pre + g * VL) + V::load(s.bias + 4 * unit0 + g * VL);
+        for (int g = 0; g < 4; ++g) acc[r][g] = V::load(s.bias + 4 * unit0 + g * VL);
+        if (s.xproj_t) {
+            const T* pre = s.xproj_t + (b0 + r) * gates_stride + 4 * unit0;
+            for (int g = 0; g < 4; ++g) acc[r][g] = acc[r][g] + V::load(pre + g * VL);
+        }
         h_prev[r] = s.h_prev + (b0 + r) * s.ld_h_prev;
+        x_t[r] = s.x_t ? s.x_t + (b0 + r) * s.ld_x : nullptr;
     }
-    lstm_recurrent_product<T, R>(acc, h_prev, s.w_hh_packed + block * s.hidden * 4 * VL, s.hidden);
+    if (s.x_t) gate_product<T, R>(acc, x_t, s.w_ih_packed + block * s.input * 4 * VL, s.input);
+    gate_product<T, R>(acc, h_prev, s.w_hh_packed + block * s.hidden * 4 * VL, s.hidden);
     for (int r = 0; r < R; ++r) {
         const int64_t row = b0 + r;
         const V i = sigmoid<T>(acc[r][0]);

@@ -30,11 +30,41 @@ struct LstmTrainingRecord {
     AlignedBuffer<T> w_hh_packed;      // W_hh (4H, H) as GEMM B panels, for dh = dG W_hh
 };
 
-// h0, c0 may be null (zeros); record null = inference (nothing saved).
+// The weights in the layouts the forward kernels read, packed once and reusable by any
+// number of calls (fast_lstm.PackedLSTM keeps one).
+template <typename T>
+struct LstmPackedWeights {
+    const Kernels<T>* kernels = nullptr;
+    int64_t input = 0, hidden = 0, hidden_padded = 0;
+    AlignedBuffer<T> w_ih_gemm;   // W_ih^T, gate-interleaved, as GEMM B panels: the all-steps input projection
+    AlignedBuffer<T> w_ih_fused;  // [unit block][D][i f g o][VL]: the input product inside single steps
+    AlignedBuffer<T> w_hh_fused;  // [unit block][H][i f g o][VL]
+    AlignedBuffer<T> bias;        // (4*Hp) gate-interleaved
+};
+
+// for_steps: also pack w_ih_fused (needed by lstm_step only).
+template <typename T>
+void lstm_pack_weights(const Kernels<T>& kernels, int64_t input, int64_t hidden, const T* w_ih, const T* w_hh,
+                       const T* bias, bool for_steps, LstmPackedWeights<T>* packed);
+
+// h0, c0 may be null (zeros); record null = inference (nothing saved). w_ih and w_hh are
+// the raw weights, read only when recording (backward wants them in other layouts).
+template <typename T>
+void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const LstmDims& dims, const T* x,
+                         const T* w_ih, const T* w_hh, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
+                         LstmTrainingRecord<T>* record);
+
+// lstm_pack_weights + lstm_forward_packed.
 template <typename T>
 void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const T* x, const T* w_ih,
                   const T* w_hh, const T* bias, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
                   LstmTrainingRecord<T>* record);
+
+// One step for B rows: x_t (B, D), h, c (B, H) -> h_out, c_out (B, H). h_out must not
+// overlap h; c_out may be c. Packed with for_steps.
+template <typename T>
+void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t batch, const T* x_t, const T* h, const T* c,
+               T* h_out, T* c_out);
 
 // dy, dh_n, dc_n may be null (zeros). Outputs are overwritten, not accumulated.
 template <typename T>

@@ -7,6 +7,7 @@ Public API
 ----------
 lstm_forward(x, w_ih, w_hh, b, h0=None, c0=None, *, training=False) -> (y, h_n, c_n, cache)
 lstm_backward(dy, dh_n, dc_n, cache) -> (dx, dw_ih, dw_hh, db, dh0, dc0)
+PackedLSTM(w_ih, w_hh, b): weights packed once; .step(x_t, h, c) for streaming, .forward(x)
 set_num_threads(n), get_num_threads(), isa(), available_isas(), __version__
 
 Shapes are time-major: x (T, B, D), y (T, B, H); weights follow PyTorch's ``nn.LSTM``
@@ -15,6 +16,7 @@ Shapes are time-major: x (T, B, D), y (T, B, H); weights follow PyTorch's ``nn.L
 
 from ._core import (
     LstmCache,
+    PackedLSTM,
     __version__,
     available_isas,
     get_num_threads,
@@ -27,6 +29,7 @@ from ._core import _force_isa, _sigmoid, _tanh  # noqa: F401  (test hooks, not p
 
 __all__ = [
     "LstmCache",
+    "PackedLSTM",
     "__version__",
     "available_isas",
     "get_num_threads",

@@ -18,6 +18,31 @@ class LstmCache:
     def shape(self) -> Tuple[int, int, int, int]:
         """(T, B, D, H) of the forward pass that made this cache."""
 
+class PackedLSTM:
+    """LSTM weights packed once for repeated inference: whole sequences or single steps."""
+
+    def __init__(self, w_ih: FloatArray, w_hh: FloatArray, b: FloatArray) -> None: ...
+    def step(
+        self,
+        x_t: FloatArray,
+        h: FloatArray,
+        c: FloatArray,
+        *,
+        h_out: Optional[FloatArray] = None,
+        c_out: Optional[FloatArray] = None,
+    ) -> Tuple[FloatArray, FloatArray]: ...
+    def forward(
+        self, x: FloatArray, h0: Optional[FloatArray] = None, c0: Optional[FloatArray] = None
+    ) -> Tuple[FloatArray, FloatArray, FloatArray]: ...
+    @property
+    def input_size(self) -> int: ...
+    @property
+    def hidden_size(self) -> int: ...
+    @property
+    def dtype(self) -> np.dtype: ...
+    @property
+    def isa(self) -> str: ...
+
 def lstm_forward(
     x: FloatArray,
     w_ih: FloatArray,
