@@ -1,0 +1,179 @@
+"""Markdown summary of one benchmark run: fast_lstm beside its peers, per thread count.
+
+  python bench/summary.py results.json     # results.json from pytest --benchmark-json
+
+One table per thread count.  Per row (shape, mode): fast_lstm's median time, the spread of its
+rounds (IQR / median), its GFLOP/s (matmul FLOPs, see test_grid.py), that rate as a fraction of
+the numpy sgemm rate measured in the same run, and for each peer present the ratio
+peer median / fast_lstm median (above 1: fast_lstm is faster) with the peer's median beside it.
+Without fast_lstm in the run, the peer cells show each peer's own median and GFLOP/s.  The stream
+row is per step (its benchmark times 100 single-step calls).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+SHAPE_ORDER = ("tiny", "small", "medium", "large", "xlarge", "long", "stream")
+MODE_ORDER = ("forward", "train", "step")
+PEERS = ("torch", "onnxruntime", "numpy")
+# Another process using this fraction of the machine while a row was measured spoils the row.
+BUSY_FRACTION = 0.15
+
+
+def load(path: str) -> tuple[list[dict], dict]:
+    with open(path) as f:
+        data = json.load(f)
+    return data.get("benchmarks", []), data
+
+
+def fmt_ms(seconds: float) -> str:
+    ms = seconds * 1e3
+    if ms >= 100:
+        return f"{ms:.0f}"
+    if ms >= 10:
+        return f"{ms:.1f}"
+    if ms >= 1:
+        return f"{ms:.2f}"
+    return f"{ms:.3f}"
+
+
+class Entry:
+    def __init__(self, bench: dict):
+        info = bench["extra_info"]
+        self.impl = info["impl"]
+        self.shape = info["shape"]
+        self.mode = info["mode"]
+        self.threads = info["threads"]
+        self.flops = info.get("flops")
+        self.steps = info.get("steps", 1)
+        self.version = info.get("version", "")
+        self.other_load = info.get("other_cpu_load")
+        # The stream benchmark times `steps` calls; everything below is per call.
+        self.median = bench["stats"]["median"] / self.steps
+        self.iqr_fraction = bench["stats"]["iqr"] / bench["stats"]["median"]
+        self.flops_per_call = self.flops / self.steps if self.flops else None
+
+    @property
+    def gflops(self):
+        return self.flops_per_call / self.median / 1e9 if self.flops_per_call else None
+
+    @property
+    def busy(self) -> bool:
+        return self.other_load is not None and self.other_load >= BUSY_FRACTION
+
+
+def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
+    entries = [Entry(b) for b in benchmarks if "impl" in b.get("extra_info", {})]
+    out = []
+    if meta:
+        machine = meta.get("machine_info", {})
+        cpu = machine.get("cpu", {}).get("brand_raw", machine.get("processor", ""))
+        versions = sorted({f"{e.impl} {e.version}" for e in entries if e.impl != "numpy_sgemm"})
+        out.append(f"Run {meta.get('datetime', '')} on {cpu}; {', '.join(versions)}.")
+        out.append("")
+
+    for threads in sorted({e.threads for e in entries}):
+        at = [e for e in entries if e.threads == threads]
+        sgemm = next((e for e in at if e.impl == "numpy_sgemm"), None)
+        out.append(f"### {threads} thread{'s' if threads > 1 else ''}")
+        out.append("")
+        if sgemm:
+            out.append(
+                f"numpy float32 matmul (the limit): {fmt_ms(sgemm.median)} ms, "
+                f"{sgemm.gflops:.0f} GFLOP/s{' (busy machine)' if sgemm.busy else ''}"
+            )
+        else:
+            out.append("numpy float32 matmul (the limit): not in this run")
+        out.append("")
+        peers = [p for p in PEERS if any(e.impl == p for e in at)]
+        out.append(
+            "| shape | mode | fast_lstm ms | IQR | GFLOP/s | of sgemm | "
+            + " | ".join(f"{p} (ratio, ms)" for p in peers)
+            + " |"
+        )
+        out.append("|---|---|---:|---:|---:|---:|" + "---:|" * len(peers))
+
+        by_row: dict[tuple, dict[str, Entry]] = {}
+        for e in at:
+            if e.impl == "numpy_sgemm":
+                continue
+            shape = e.shape
+            impl = e.impl
+            if impl == "fast_lstm_packed":
+                # A row of its own: the packed-weights step beside the same peers.
+                shape, impl = "stream (packed)", "fast_lstm"
+            by_row.setdefault((shape, e.mode), {})[impl] = e
+
+        def row_key(key):
+            shape, mode = key
+            base = shape.split(" ")[0]
+            order = SHAPE_ORDER.index(base) if base in SHAPE_ORDER else len(SHAPE_ORDER)
+            return (order, shape, MODE_ORDER.index(mode) if mode in MODE_ORDER else 9)
+
+        any_busy = False
+        for shape, mode in sorted(by_row, key=row_key):
+            row = dict(by_row[(shape, mode)])
+            if shape == "stream (packed)":
+                # Peers of the packed row are those of the plain stream row.
+                for p, e in by_row.get(("stream", mode), {}).items():
+                    if p != "fast_lstm":
+                        row.setdefault(p, e)
+            busy = any(e.busy for e in row.values())
+            any_busy |= busy
+            label = shape + (" *" if busy else "")
+            mode_label = "step (per call)" if mode == "step" else mode
+            fast = row.get("fast_lstm")
+            if fast:
+                cells = [
+                    fmt_ms(fast.median),
+                    f"{100 * fast.iqr_fraction:.0f}%",
+                    f"{fast.gflops:.1f}" if fast.gflops else "-",
+                ]
+                if sgemm and fast.gflops:
+                    cells.append(f"{100 * fast.gflops / sgemm.gflops:.0f}%")
+                else:
+                    cells.append("-")
+            else:
+                cells = ["-", "-", "-", "-"]
+            for p in peers:
+                e = row.get(p)
+                if e is None:
+                    cells.append("-")
+                elif fast:
+                    cells.append(f"{e.median / fast.median:.2f}x ({fmt_ms(e.median)})")
+                else:
+                    rate = f", {e.gflops:.1f} GFLOP/s" if e.gflops else ""
+                    cells.append(f"{fmt_ms(e.median)} ms{rate}")
+            out.append(f"| {label} | {mode_label} | " + " | ".join(cells) + " |")
+        out.append("")
+        out.append(
+            "Ratio = peer median / fast_lstm median (above 1: fast_lstm is faster). IQR: spread "
+            "of fast_lstm's rounds, relative to its median; ratios closer to 1 than that are "
+            "noise. GFLOP/s counts matmul FLOPs only."
+        )
+        if any_busy:
+            out.append(
+                f"\\* another process used at least {BUSY_FRACTION:.0%} of the machine while this "
+                "row was measured; its figures (2-thread ones above all) are not trustworthy."
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", help="JSON file written by pytest --benchmark-json")
+    args = parser.parse_args(argv)
+    benchmarks, meta = load(args.results)
+    if not benchmarks:
+        print(f"{args.results}: no benchmarks in this file", file=sys.stderr)
+        return 1
+    print(summarize(benchmarks, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
