@@ -123,6 +123,26 @@ int64_t checked_dim(int64_t value, const char* name, const char* dim, const py::
     return value;
 }
 
+// lengths: None, or integers (B,) each in [0, T] (any integer dtype, or a list of ints).
+std::vector<int64_t> optional_lengths(const py::object& obj, const LstmDims& d) {
+    if (obj.is_none()) return {};
+    py::object numpy = py::module_::import("numpy");
+    py::array array = numpy.attr("asarray")(obj);
+    const char kind = array.dtype().kind();
+    if (kind != 'i' && kind != 'u')
+        throw py::type_error("lengths must be integers, got dtype " + std::string(py::str(array.dtype())));
+    require_shape(array, {d.batch}, "lengths", "(B,)");
+    py::array_t<int64_t, py::array::c_style | py::array::forcecast> values(array);
+    std::vector<int64_t> lengths(values.data(), values.data() + d.batch);
+    for (int64_t j = 0; j < d.batch; ++j) {
+        // A uint64 past INT64_MAX arrives negative: the same message covers it.
+        if (lengths[j] < 0 || lengths[j] > d.steps)
+            throw py::value_error("lengths[" + std::to_string(j) + "] = " + std::string(py::str(array[py::int_(j)])) +
+                                  " is outside [0, T] = [0, " + std::to_string(d.steps) + "]");
+    }
+    return lengths;
+}
+
 class LstmCache {
   public:
     DType dtype;
@@ -138,7 +158,8 @@ py::array new_array(const std::vector<int64_t>& shape) {
 
 template <typename T>
 py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::array& w_hh, const py::array& b,
-                        const py::object& h0, const py::object& c0, const LstmDims& d, bool training) {
+                        const py::object& h0, const py::object& c0, const LstmDims& d, bool training,
+                        const std::vector<int64_t>& lengths, const py::object& recurrent_mask) {
     py::array y = new_array<T>({d.steps, d.batch, d.hidden});
     py::array h_n = new_array<T>({d.batch, d.hidden});
     py::array c_n = new_array<T>({d.batch, d.hidden});
@@ -159,9 +180,12 @@ py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::arr
     const T *pw_hh = static_cast<const T*>(w_hh.data()), *pb = static_cast<const T*>(b.data());
     const T *ph0 = data_or_null<T>(h0), *pc0 = data_or_null<T>(c0);
     T *py_ = data_of<T>(y), *ph_n = data_of<T>(h_n), *pc_n = data_of<T>(c_n);
+    LstmSequenceOptions<T> options;
+    options.lengths = lengths.empty() ? nullptr : lengths.data();
+    options.recurrent_mask = data_or_null<T>(recurrent_mask);
     {
         py::gil_scoped_release release;
-        lstm_forward<T>(kernels, threads, d, px, pw_ih, pw_hh, pb, ph0, pc0, py_, ph_n, pc_n, record);
+        lstm_forward<T>(kernels, threads, d, options, px, pw_ih, pw_hh, pb, ph0, pc0, py_, ph_n, pc_n, record);
     }
     py::object cache_object = cache ? py::cast(std::move(cache)) : py::object(py::none());
     return py::make_tuple(y, h_n, c_n, cache_object);
@@ -194,7 +218,7 @@ CheckedWeights check_weights(const py::object& w_ih_obj, const py::object& w_hh_
 
 py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_obj, const py::object& w_hh_obj,
                                const py::object& b_obj, const py::object& h0_obj, const py::object& c0_obj,
-                               bool training) {
+                               bool training, const py::object& lengths_obj, const py::object& mask_obj) {
     py::array x = require_float_array(x_obj, "x");
     const DType dtype = dtype_of(x);
     CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype, "x");
@@ -210,9 +234,11 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
     require_reasonable_size(d);
     py::object h0 = optional_array(h0_obj, dtype, "x", {d.batch, d.hidden}, "h0", "(B, H)");
     py::object c0 = optional_array(c0_obj, dtype, "x", {d.batch, d.hidden}, "c0", "(B, H)");
+    const std::vector<int64_t> lengths = optional_lengths(lengths_obj, d);
+    py::object mask = optional_array(mask_obj, dtype, "x", {d.batch, d.hidden}, "recurrent_mask", "(B, H)");
     x = contiguous(x);
-    if (dtype == DType::f32) return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training);
-    return forward_typed<double>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training);
+    if (dtype == DType::f32) return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask);
+    return forward_typed<double>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask);
 }
 
 template <typename T>
@@ -363,7 +389,7 @@ class PackedLstm {
         const int threads = ThreadPool::instance().num_threads();
         {
             py::gil_scoped_release release;
-            lstm_forward_packed<T>(packed, threads, d, px, nullptr, nullptr, ph0, pc0, py_, ph_n, pc_n, nullptr);
+            lstm_forward_packed<T>(packed, threads, d, LstmSequenceOptions<T>{}, px, nullptr, nullptr, ph0, pc0, py_, ph_n, pc_n, nullptr);
         }
         return py::make_tuple(y, h_n, c_n);
     }
@@ -426,6 +452,7 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("lstm_forward", &lstm_forward_binding, py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
           py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::kw_only(), py::arg("training") = false,
+          py::arg("lengths") = py::none(), py::arg("recurrent_mask") = py::none(),
           R"doc(Run a single-layer LSTM over a whole sequence.
 
 Arguments (float32 or float64, one dtype for all; any strides, copied if not contiguous):
@@ -435,6 +462,13 @@ Arguments (float32 or float64, one dtype for all; any strides, copied if not con
     b:    (4H,) bias; a PyTorch user passes bias_ih_l0 + bias_hh_l0.
     h0, c0: (B, H) initial states, zeros when None.
     training: keep what lstm_backward needs and return it as `cache`.
+    lengths: None, or integers (B,) in [0, T]: sequence b runs lengths[b] steps. Past its
+        length its y rows are zero and its state is frozen (h_n, c_n are its state after
+        lengths[b] steps; h0, c0 for 0), and lstm_backward ignores dy there and gives zero
+        dx. No compute is spent on the padding. Any order of lengths is accepted.
+    recurrent_mask: None, or (B, H): variational recurrent dropout (Gal & Ghahramani 2016).
+        The recurrence reads h_{t-1} * recurrent_mask, the same mask at every step; y, h_n
+        are the unmasked h. The caller draws the mask (already scaled by 1/(1-p)).
 
 Returns (y, h_n, c_n, cache): y (T, B, H) every h_t; h_n, c_n (B, H) the final states;
 cache an LstmCache when training=True, else None. Inputs are never modified.

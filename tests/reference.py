@@ -47,13 +47,18 @@ class LstmRefCache:
     hidden: np.ndarray  # (T+1, B, H): hidden[0] = h0, hidden[t] = h_t
     cell: np.ndarray  # (T+1, B, H): cell[0] = c0, cell[t] = c_t
     gates: np.ndarray  # (T, B, 4H): activated [i | f | g | o] of each step
+    mask: np.ndarray  # (B, H): the recurrence reads h_{t-1} * mask (ones without recurrent dropout)
 
 
-def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None):
-    """Returns (y, h_n, c_n, cache); h0/c0 None mean zeros."""
+def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None):
+    """Returns (y, h_n, c_n, cache); h0/c0 None mean zeros.
+
+    recurrent_mask (B, H): variational recurrent dropout, a_t reads h_{t-1} * mask instead of h_{t-1}.
+    """
     x, w_ih, w_hh, b = (np.asarray(a, dtype=np.float64) for a in (x, w_ih, w_hh, b))
     T, B, _ = x.shape
     H = w_hh.shape[1]
+    mask = np.ones((B, H)) if recurrent_mask is None else np.asarray(recurrent_mask, dtype=np.float64)
     hidden = np.zeros((T + 1, B, H))
     cell = np.zeros((T + 1, B, H))
     gates = np.zeros((T, B, 4 * H))
@@ -63,7 +68,7 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None):
         cell[0] = c0
 
     for t in range(T):
-        a = x[t] @ w_ih.T + hidden[t] @ w_hh.T + b
+        a = x[t] @ w_ih.T + (hidden[t] * mask) @ w_hh.T + b
         i = sigmoid(a[:, 0 * H : 1 * H])
         f = sigmoid(a[:, 1 * H : 2 * H])
         g = np.tanh(a[:, 2 * H : 3 * H])
@@ -72,7 +77,7 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None):
         hidden[t + 1] = o * np.tanh(cell[t + 1])
         gates[t] = np.concatenate([i, f, g, o], axis=1)
 
-    cache = LstmRefCache(x=x, w_ih=w_ih, w_hh=w_hh, hidden=hidden, cell=cell, gates=gates)
+    cache = LstmRefCache(x=x, w_ih=w_ih, w_hh=w_hh, hidden=hidden, cell=cell, gates=gates, mask=mask)
     return hidden[1:].copy(), hidden[T].copy(), cell[T].copy(), cache
 
 
@@ -105,9 +110,9 @@ def lstm_backward_ref(dy, dh_n, dc_n, cache):
         )
         dx[t] = da @ w_ih
         dw_ih += da.T @ x[t]
-        dw_hh += da.T @ cache.hidden[t]
+        dw_hh += da.T @ (cache.hidden[t] * cache.mask)
         db += da.sum(axis=0)
-        dh = da @ w_hh
+        dh = (da @ w_hh) * cache.mask
         dc = dc * f
     return dx, dw_ih, dw_hh, db, dh, dc
 

@@ -37,7 +37,9 @@ struct GemmArgs {
 //   c_prev  (B, Hp)
 //   w_hh    packed     [unit block][H][i f g o][VL]
 //   h_out   (B, H)     row stride ld_h_out
-//   c_out   (B, Hp)
+//   recurrent_mask (B, H), h_masked_out (B, H): when not null, h_t * mask is also written
+//                      (row stride ld_h_out), the operand of the next step's recurrence
+//   c_out   (B, Hp)    may be c_prev: each tile reads its c_prev before it writes
 //   gates_out (B, 4*Hp) activated i, f, g, o, gate-interleaved; null when not training.
 //                      May be xproj_t: each tile reads its inputs before it writes.
 template <typename T>
@@ -54,6 +56,8 @@ struct LstmForwardStep {
     const T* w_hh_packed;
     T* h_out;
     int64_t ld_h_out;
+    const T* recurrent_mask;
+    T* h_masked_out;
     T* c_out;
     T* gates_out;
 };

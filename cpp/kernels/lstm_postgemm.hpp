@@ -112,6 +112,12 @@ inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_
         T* h_out = s.h_out + row * s.ld_h_out + unit0;
         if (units == VL) h.store(h_out);
         else h.store_partial(h_out, units);
+        if (s.recurrent_mask) {
+            const int64_t at = row * s.ld_h_out + unit0;
+            T* masked = s.h_masked_out + at;
+            if (units == VL) (h * V::load(s.recurrent_mask + at)).store(masked);
+            else (h * V::load_partial(s.recurrent_mask + at, units)).store_partial(masked, units);
+        }
         if (s.gates_out) {
             T* saved = s.gates_out + row * gates_stride + 4 * unit0;
             i.store(saved);

@@ -9,6 +9,7 @@
 
 #include "../kernels/kernel_table.hpp"
 #include "../runtime/aligned_buffer.hpp"
+#include "sequence_rows.hpp"
 
 namespace fast_lstm {
 
@@ -16,16 +17,28 @@ struct LstmDims {
     int64_t steps, batch, input, hidden;  // T, B, D, H
 };
 
-// What lstm_backward needs from a training forward pass.
+// Per-call options of a sequence batch.
+template <typename T>
+struct LstmSequenceOptions {
+    const int64_t* lengths = nullptr;   // (B,) in [0, T]; null: every sequence runs all T steps
+    const T* recurrent_mask = nullptr;  // (B, H): the recurrence reads h_{t-1} * mask (variational
+                                        // dropout, one mask for all steps); null: plain h_{t-1}
+};
+
+// What lstm_backward needs from a training forward pass. Per-step arrays hold the N rows
+// of `rows` (sequence_rows.hpp): (T * B) of them without lengths, in the caller's order.
 template <typename T>
 struct LstmTrainingRecord {
     LstmDims dims{};
     const Kernels<T>* kernels = nullptr;  // backward must read the layouts forward wrote
     int64_t hidden_padded = 0;
-    AlignedBuffer<T> x_packed;         // x (T*B, D) as GEMM B panels, for dW_ih = dG^T x
-    AlignedBuffer<T> hidden_states;    // h_0 .. h_T: (T+1, B, H); h_0 = h0
-    AlignedBuffer<T> cell_states;      // c_0 .. c_T: (T+1, B, Hp); c_0 = c0
-    AlignedBuffer<T> gates;            // activated i, f, g, o: (T, B, 4*Hp), gate-interleaved
+    SequenceRows rows;
+    AlignedBuffer<T> recurrent_mask;   // (B, H) in sorted order; empty without one
+    AlignedBuffer<T> x_packed;         // x rows (N, D) as GEMM B panels, for dW_ih = dG^T x
+    AlignedBuffer<T> hidden_states;    // (B + N, H): h_0, then each row's h_t; times the mask if any
+                                       // (what the recurrence read, so what dW_hh needs)
+    AlignedBuffer<T> cell_states;      // (B + N, Hp): c_0, then each row's c_t
+    AlignedBuffer<T> gates;            // activated i, f, g, o: (N, 4*Hp), gate-interleaved
     AlignedBuffer<T> w_ih_packed;      // W_ih (4H, D) as GEMM B panels, for dx = dG W_ih
     AlignedBuffer<T> w_hh_packed;      // W_hh (4H, H) as GEMM B panels, for dh = dG W_hh
 };
@@ -49,16 +62,18 @@ void lstm_pack_weights(const Kernels<T>& kernels, int64_t input, int64_t hidden,
 
 // h0, c0 may be null (zeros); record null = inference (nothing saved). w_ih and w_hh are
 // the raw weights, read only when recording (backward wants them in other layouts).
+// Past its length a sequence's state is frozen (h_n, c_n are its state at its length) and
+// its y rows are zero.
 template <typename T>
-void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const LstmDims& dims, const T* x,
-                         const T* w_ih, const T* w_hh, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
-                         LstmTrainingRecord<T>* record);
+void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const LstmDims& dims,
+                         const LstmSequenceOptions<T>& options, const T* x, const T* w_ih, const T* w_hh,
+                         const T* h0, const T* c0, T* y, T* h_n, T* c_n, LstmTrainingRecord<T>* record);
 
 // lstm_pack_weights + lstm_forward_packed.
 template <typename T>
-void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const T* x, const T* w_ih,
-                  const T* w_hh, const T* bias, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
-                  LstmTrainingRecord<T>* record);
+void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const LstmSequenceOptions<T>& options,
+                  const T* x, const T* w_ih, const T* w_hh, const T* bias, const T* h0, const T* c0, T* y, T* h_n,
+                  T* c_n, LstmTrainingRecord<T>* record);
 
 // One step for B rows: x_t (B, D), h, c (B, H) -> h_out, c_out (B, H). h_out must not
 // overlap h; c_out may be c. Packed with for_steps.
@@ -66,7 +81,8 @@ template <typename T>
 void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t batch, const T* x_t, const T* h, const T* c,
                T* h_out, T* c_out);
 
-// dy, dh_n, dc_n may be null (zeros). Outputs are overwritten, not accumulated.
+// dy, dh_n, dc_n may be null (zeros); dy past a sequence's length is ignored and dx there
+// is zero. Outputs are overwritten, not accumulated.
 template <typename T>
 void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy, const T* dh_n, const T* dc_n,
                    T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0);

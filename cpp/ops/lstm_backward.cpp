@@ -15,16 +15,43 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
                    T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0) {
     const Kernels<T>& kernels = *record.kernels;
     const LstmDims& dims = record.dims;
+    const SequenceRows& rows = record.rows;
     const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
     const int64_t VL = kernels.vector_width, Hp = record.hidden_padded, G = 4 * Hp, blocks = Hp / VL;
-    const int64_t rows = T_ * B, nr = kernels.gemm_nr, panels_h = ceil_div(H, nr), panels_d = ceil_div(D, nr);
+    const int64_t N = rows.total, nr = kernels.gemm_nr, panels_h = ceil_div(H, nr), panels_d = ceil_div(D, nr);
+    const bool dense = rows.dense();
+    const T* mask = record.recurrent_mask.size() ? record.recurrent_mask.data() : nullptr;
 
-    AlignedBuffer<T> dgates(rows * 4 * H);  // dL/d(pre-activation), (T, B, 4H) gate-major
-    AlignedBuffer<T> dh(B * Hp), dc(B * Hp), h_prev_packed(packed_b_size(rows, H, nr));
+    // dy, h_{t-1} and dx as N rows (sequence_rows.hpp); without lengths, the caller's arrays.
+    AlignedBuffer<T> dy_buffer, h_prev_buffer, dx_buffer;
+    const T* dy_rows = dy;
+    const T* h_prev_rows = record.hidden_states.data();  // h_0 .. h_{T-1}: the first T*B rows when dense
+    T* dx_rows = dx;
+    if (!dense) {
+        if (dy) {
+            dy_buffer = AlignedBuffer<T>(N * H);
+            gather_sequence_rows(rows, dy_buffer.data(), dy, H);
+            dy_rows = dy_buffer.data();
+        }
+        h_prev_buffer = AlignedBuffer<T>(N * H);
+        for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
+            const int64_t source = t == 0 ? 0 : B + rows.offset[t - 1];
+            std::memcpy(h_prev_buffer.data() + rows.offset[t] * H, record.hidden_states.data() + source * H,
+                        sizeof(T) * rows.count[t] * H);
+        }
+        h_prev_rows = h_prev_buffer.data();
+        dx_buffer = AlignedBuffer<T>(N * D);
+        dx_rows = dx_buffer.data();
+    }
+
+    AlignedBuffer<T> dgates(N * 4 * H);  // dL/d(pre-activation), (N, 4H) gate-major
+    AlignedBuffer<T> dh(B * Hp), dc(B * Hp), h_prev_packed(packed_b_size(N, H, nr));
     dh.fill_zero();
     dc.fill_zero();
-    if (dh_n) copy_rows(dh.data(), Hp, dh_n, H, B, H);
-    if (dc_n) copy_rows(dc.data(), Hp, dc_n, H, B, H);
+    for (int64_t j = 0; j < B; ++j) {  // sorted; a sequence's row keeps dh_n, dc_n until its last step
+        if (dh_n) std::memcpy(dh.data() + j * Hp, dh_n + rows.order[j] * H, sizeof(T) * H);
+        if (dc_n) std::memcpy(dc.data() + j * Hp, dc_n + rows.order[j] * H, sizeof(T) * H);
+    }
 
     // The dh GEMM splits hidden units by whole B panels, so it and the elementwise
     // step (by VL blocks) give each thread the same units: no barrier between them.
@@ -37,58 +64,72 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         split_range(panels_h, 1, team.size, team.index, &panel_begin, &panel_end);
         const int64_t block_begin = panel_begin * nr / VL;
         const int64_t block_end = panel_end * nr / VL < blocks ? panel_end * nr / VL : blocks;
+        const int64_t unit_begin = panel_begin * nr, unit_end = panel_end * nr < H ? panel_end * nr : H;
 
         for (int64_t t = T_ - 1; t >= 0; --t) {
+            const int64_t count = rows.count[t], at = rows.offset[t];
+            if (count == 0) continue;
             LstmBackwardStep<T> step{};
-            step.batch = B;
+            step.batch = count;
             step.hidden = H;
             step.hidden_padded = Hp;
-            step.gates_t = record.gates.data() + t * B * G;
-            step.c_t = record.cell_states.data() + (t + 1) * B * Hp;
-            step.c_prev = record.cell_states.data() + t * B * Hp;
-            step.dy_t = dy ? dy + t * B * H : nullptr;
+            step.gates_t = record.gates.data() + at * G;
+            step.c_t = record.cell_states.data() + (B + at) * Hp;
+            step.c_prev = record.cell_states.data() + (t == 0 ? 0 : B + rows.offset[t - 1]) * Hp;
+            step.dy_t = dy_rows ? dy_rows + at * H : nullptr;
             step.dh = dh.data();
             step.dc = dc.data();
-            step.dgates_t = dgates.data() + t * B * 4 * H;
+            step.dgates_t = dgates.data() + at * 4 * H;
             if (block_begin < block_end) kernels.lstm_backward_step(step, block_begin, block_end);
             team.sync();  // every unit's dG_t is needed by every thread's dh GEMM
             if (panel_begin < panel_end) {
+                // Only the running sequences' rows: the others keep their dh_n for their last step.
                 const GemmArgs<T> recurrent{step.dgates_t, 4 * H, 1, record.w_hh_packed.data(), dh.data(), Hp,
-                                            B, H, 4 * H, false};
-                kernels.gemm(recurrent, 0, B, panel_begin, panel_end, workspace);
+                                            count, H, 4 * H, false};
+                kernels.gemm(recurrent, 0, count, panel_begin, panel_end, workspace);
+                if (mask)  // the recurrence read h_{t-1} * mask
+                    for (int64_t j = 0; j < count; ++j)
+                        for (int64_t u = unit_begin; u < unit_end; ++u) dh.data()[j * Hp + u] *= mask[j * H + u];
             }
         }
-        // h_0 .. h_{T-1} as the B operand of dW_hh = dG^T h_prev.
-        pack_b_panels(h_prev_packed.data(), record.hidden_states.data(), H, 1, rows, H, nr, panel_begin, panel_end);
+        // h_{t-1} of every row as the B operand of dW_hh = dG^T h_prev.
+        pack_b_panels(h_prev_packed.data(), h_prev_rows, H, 1, N, H, nr, panel_begin, panel_end);
         team.sync();
 
         int64_t begin, end;
         split_range(4 * H, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
-            const GemmArgs<T> grad_w_ih{dgates.data(), 1, 4 * H, record.x_packed.data(), dw_ih, D, 4 * H, D, rows,
+            const GemmArgs<T> grad_w_ih{dgates.data(), 1, 4 * H, record.x_packed.data(), dw_ih, D, 4 * H, D, N,
                                         false};
             kernels.gemm(grad_w_ih, begin, end, 0, panels_d, workspace);
-            const GemmArgs<T> grad_w_hh{dgates.data(), 1, 4 * H, h_prev_packed.data(), dw_hh, H, 4 * H, H, rows,
+            const GemmArgs<T> grad_w_hh{dgates.data(), 1, 4 * H, h_prev_packed.data(), dw_hh, H, 4 * H, H, N,
                                         false};
             kernels.gemm(grad_w_hh, begin, end, 0, panels_h, workspace);
         }
-        split_range(rows, kernels.gemm_mr, team.size, team.index, &begin, &end);
+        split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
-            const GemmArgs<T> grad_x{dgates.data(), 4 * H, 1, record.w_ih_packed.data(), dx, D, rows, D, 4 * H,
+            const GemmArgs<T> grad_x{dgates.data(), 4 * H, 1, record.w_ih_packed.data(), dx_rows, D, N, D, 4 * H,
                                      false};
             kernels.gemm(grad_x, begin, end, 0, panels_d, workspace);
         }
         // db = column sums of dG, rows in ascending order whatever the split.
         split_range(4 * H, 1, team.size, team.index, &begin, &end);
         for (int64_t col = begin; col < end; ++col) db[col] = T(0);
-        for (int64_t row = 0; row < rows; ++row) {
+        for (int64_t row = 0; row < N; ++row) {
             const T* grad = dgates.data() + row * 4 * H;
             for (int64_t col = begin; col < end; ++col) db[col] += grad[col];
         }
     });
 
-    copy_rows(dh0, H, dh.data(), Hp, B, H);
-    copy_rows(dc0, H, dc.data(), Hp, B, H);
+    if (N == 0) {  // no step ran: the weight GEMMs had no rows to sum
+        std::memset(dw_ih, 0, sizeof(T) * 4 * H * D);
+        std::memset(dw_hh, 0, sizeof(T) * 4 * H * H);
+    }
+    if (!dense) scatter_sequence_rows(rows, dx, dx_rows, D);
+    for (int64_t j = 0; j < B; ++j) {
+        std::memcpy(dh0 + rows.order[j] * H, dh.data() + j * Hp, sizeof(T) * H);
+        std::memcpy(dc0 + rows.order[j] * H, dc.data() + j * Hp, sizeof(T) * H);
+    }
 }
 
 template void lstm_backward<float>(int, const LstmTrainingRecord<float>&, const float*, const float*, const float*,

@@ -44,55 +44,104 @@ void lstm_pack_weights(const Kernels<T>& kernels, int64_t D, int64_t H, const T*
 }
 
 template <typename T>
-void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const T* x, const T* w_ih,
-                  const T* w_hh, const T* bias, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
-                  LstmTrainingRecord<T>* record) {
+void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const LstmSequenceOptions<T>& options,
+                  const T* x, const T* w_ih, const T* w_hh, const T* bias, const T* h0, const T* c0, T* y, T* h_n,
+                  T* c_n, LstmTrainingRecord<T>* record) {
     LstmPackedWeights<T> packed;
     lstm_pack_weights(kernels, dims.input, dims.hidden, w_ih, w_hh, bias, false, &packed);
-    lstm_forward_packed(packed, threads, dims, x, w_ih, w_hh, h0, c0, y, h_n, c_n, record);
+    lstm_forward_packed(packed, threads, dims, options, x, w_ih, w_hh, h0, c0, y, h_n, c_n, record);
 }
 
 template <typename T>
-void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const LstmDims& dims, const T* x,
-                         const T* w_ih, const T* w_hh, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
-                         LstmTrainingRecord<T>* record) {
+void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const LstmDims& dims,
+                         const LstmSequenceOptions<T>& options, const T* x, const T* w_ih, const T* w_hh,
+                         const T* h0, const T* c0, T* y, T* h_n, T* c_n, LstmTrainingRecord<T>* record) {
     const Kernels<T>& kernels = *packed.kernels;
     const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
     const int64_t VL = kernels.vector_width, Hp = packed.hidden_padded, G = 4 * Hp, blocks = Hp / VL;
-    const int64_t rows = T_ * B, nr = kernels.gemm_nr;
+    const int64_t nr = kernels.gemm_nr;
+    const SequenceRows rows = sequence_rows(T_, B, options.lengths);
+    const int64_t N = rows.total;
+    const bool dense = rows.dense();  // then also sorted: x, y and the states are used in place
 
-    AlignedBuffer<T> zero_h, c_ping_pong, projection_buffer;
-    const T* h_initial = h0;
-    if (!h_initial) {
-        zero_h = AlignedBuffer<T>(B * H);
-        zero_h.fill_zero();
-        h_initial = zero_h.data();
+    // The inputs in sorted row order, without the padding.
+    AlignedBuffer<T> x_buffer, h0_buffer, mask_buffer;
+    const T* x_rows = x;
+    if (!dense) {
+        x_buffer = AlignedBuffer<T>(N * D);
+        gather_sequence_rows(rows, x_buffer.data(), x, D);
+        x_rows = x_buffer.data();
     }
-    T* cells;  // (T+1, B, Hp) when training, else two (B, Hp) buffers used in turn
+    const T* h_initial = h0;  // h_0, sorted
+    if (!h0 || !rows.sorted) {
+        h0_buffer = AlignedBuffer<T>(B * H);
+        if (h0) gather_batch(rows, h0_buffer.data(), h0, H);
+        else h0_buffer.fill_zero();
+        h_initial = h0_buffer.data();
+    }
+    const T* mask = options.recurrent_mask;
+    if (mask && (record || !rows.sorted)) {  // the record keeps its own copy for backward
+        mask_buffer = AlignedBuffer<T>(B * H);
+        gather_batch(rows, mask_buffer.data(), mask, H);
+        mask = mask_buffer.data();
+    }
+
+    // The recurrence reads `recurrent` rows: h_0 then each row's h_t, times the mask when
+    // there is one (then h_t itself goes to `outputs`, else the two are one array).
+    AlignedBuffer<T> recurrent_buffer, output_buffer, c_in_place, projection_buffer;
+    T* recurrent_storage = nullptr;  // (B + N, H)
+    if (record) {
+        record->hidden_states = AlignedBuffer<T>((B + N) * H);
+        recurrent_storage = record->hidden_states.data();
+    } else if (mask) {
+        recurrent_buffer = AlignedBuffer<T>((B + N) * H);
+        recurrent_storage = recurrent_buffer.data();
+    }
+    T* outputs;  // (N, H)
+    if (dense && (mask || !record)) {
+        outputs = y;
+    } else if (!mask && recurrent_storage) {
+        outputs = recurrent_storage + B * H;
+    } else {
+        output_buffer = AlignedBuffer<T>(N * H);
+        outputs = output_buffer.data();
+    }
+    const T* recurrent_initial = h_initial;
+    T* recurrent_rows = outputs;
+    if (recurrent_storage) {
+        for (int64_t i = 0; i < B * H; ++i) recurrent_storage[i] = mask ? h_initial[i] * mask[i] : h_initial[i];
+        recurrent_initial = recurrent_storage;
+        recurrent_rows = recurrent_storage + B * H;
+    }
+
+    // Cells: when training, (B + N, Hp) rows like the hidden states; else one (B, Hp) array
+    // updated in place, where a finished sequence's row simply stays as it was.
+    T* cells;
     if (record) {
         record->dims = dims;
         record->kernels = &kernels;
         record->hidden_padded = Hp;
-        record->hidden_states = AlignedBuffer<T>((T_ + 1) * B * H);
-        record->cell_states = AlignedBuffer<T>((T_ + 1) * B * Hp);
-        record->gates = AlignedBuffer<T>(T_ * B * G);
-        record->x_packed = AlignedBuffer<T>(packed_b_size(rows, D, nr));
+        record->rows = rows;
+        record->recurrent_mask = std::move(mask_buffer);
+        record->cell_states = AlignedBuffer<T>((B + N) * Hp);
+        record->gates = AlignedBuffer<T>(N * G);
+        record->x_packed = AlignedBuffer<T>(packed_b_size(N, D, nr));
         record->w_ih_packed = AlignedBuffer<T>(packed_b_size(4 * H, D, nr));
         record->w_hh_packed = AlignedBuffer<T>(packed_b_size(4 * H, H, nr));
-        std::memcpy(record->hidden_states.data(), h_initial, sizeof(T) * B * H);
         cells = record->cell_states.data();
     } else {
-        c_ping_pong = AlignedBuffer<T>(3 * B * Hp);
-        cells = c_ping_pong.data();
-        projection_buffer = AlignedBuffer<T>(rows * G);
+        c_in_place = AlignedBuffer<T>(B * Hp);
+        cells = c_in_place.data();
+        projection_buffer = AlignedBuffer<T>(N * G);
     }
-    // x W_ih^T for all steps. When training it goes straight into the saved-gates buffer,
+    // x W_ih^T for all rows. When training it goes straight into the saved-gates buffer,
     // which each step then overwrites in place with the activated gates (a tile reads its
-    // pre-activations before it writes): one (T, B, 4Hp) buffer instead of two.
+    // pre-activations before it writes): one (N, 4Hp) buffer instead of two.
     T* xproj = record ? record->gates.data() : projection_buffer.data();
-    // c_0, padded; the padding lanes stay zero through every step.
+    // c_0, padded and sorted; the padding lanes stay zero through every step.
     for (int64_t i = 0; i < B * Hp; ++i) cells[i] = T(0);
-    if (c0) copy_rows(cells, Hp, c0, H, B, H);
+    if (c0)
+        for (int64_t j = 0; j < B; ++j) copy_rows(cells + j * Hp, Hp, c0 + rows.order[j] * H, H, 1, H);
 
     threads = lstm_threads_for(threads, dims, blocks);
     AlignedBuffer<T> a_workspace(threads * kernels.gemm_mc * kernels.gemm_kc);
@@ -100,14 +149,14 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
         int64_t begin, end;
-        split_range(rows, kernels.gemm_mr, team.size, team.index, &begin, &end);
+        split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
-            const GemmArgs<T> projection{x, D, 1, packed.w_ih_gemm.data(), xproj, G, rows, G, D, false};
+            const GemmArgs<T> projection{x_rows, D, 1, packed.w_ih_gemm.data(), xproj, G, N, G, D, false};
             kernels.gemm(projection, begin, end, 0, ceil_div(G, nr), workspace);
         }
         if (record) {  // the backward operands, packed while the data is at hand
             split_range(ceil_div(D, nr), 1, team.size, team.index, &begin, &end);
-            pack_b_panels(record->x_packed.data(), x, D, 1, rows, D, nr, begin, end);
+            pack_b_panels(record->x_packed.data(), x_rows, D, 1, N, D, nr, begin, end);
             pack_b_panels(record->w_ih_packed.data(), w_ih, D, 1, 4 * H, D, nr, begin, end);
             split_range(ceil_div(H, nr), 1, team.size, team.index, &begin, &end);
             pack_b_panels(record->w_hh_packed.data(), w_hh, H, 1, 4 * H, H, nr, begin, end);
@@ -116,47 +165,48 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
 
         int64_t block_begin, block_end;
         split_range(blocks, 1, team.size, team.index, &block_begin, &block_end);
-        for (int64_t t = 0; t < T_; ++t) {
+        for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
+            const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1];
             LstmForwardStep<T> step{};
-            step.batch = B;
+            step.batch = rows.count[t];
             step.hidden = H;
             step.hidden_padded = Hp;
-            step.xproj_t = xproj + t * B * G;
+            step.xproj_t = xproj + at * G;
             step.bias = packed.bias.data();
             step.w_hh_packed = packed.w_hh_fused.data();
+            step.h_prev = t == 0 ? recurrent_initial : recurrent_rows + previous * H;
+            step.ld_h_prev = H;
+            step.h_out = outputs + at * H;
+            step.ld_h_out = H;
+            step.recurrent_mask = mask;
+            step.h_masked_out = mask ? recurrent_rows + at * H : nullptr;
             if (record) {
-                step.h_prev = record->hidden_states.data() + t * B * H;
-                step.h_out = record->hidden_states.data() + (t + 1) * B * H;
-                step.c_prev = cells + t * B * Hp;
-                step.c_out = cells + (t + 1) * B * Hp;
-                step.gates_out = record->gates.data() + t * B * G;
+                step.c_prev = cells + (t == 0 ? 0 : B + previous) * Hp;
+                step.c_out = cells + (B + at) * Hp;
+                step.gates_out = record->gates.data() + at * G;
             } else {
-                step.h_prev = t == 0 ? h_initial : y + (t - 1) * B * H;
-                step.h_out = y + t * B * H;
-                // slot 0 holds c_0; slots 1 and 2 take turns as c_t.
-                step.c_prev = cells + (t == 0 ? 0 : 1 + (t - 1) % 2) * B * Hp;
-                step.c_out = cells + (1 + t % 2) * B * Hp;
+                step.c_prev = cells;
+                step.c_out = cells;
                 step.gates_out = nullptr;
             }
-            step.ld_h_prev = H;
-            step.ld_h_out = H;
             if (block_begin < block_end) kernels.lstm_forward_step(step, block_begin, block_end);
             team.sync();
         }
     });
 
-    const T* h_last;
-    const T* c_last;
-    if (record) {
-        std::memcpy(y, record->hidden_states.data() + B * H, sizeof(T) * T_ * B * H);
-        h_last = record->hidden_states.data() + T_ * B * H;
-        c_last = cells + T_ * B * Hp;
-    } else {
-        h_last = y + (T_ - 1) * B * H;
-        c_last = cells + (1 + (T_ - 1) % 2) * B * Hp;
+    if (outputs != y) {
+        if (dense) std::memcpy(y, outputs, sizeof(T) * N * H);
+        else scatter_sequence_rows(rows, y, outputs, H);
     }
-    std::memcpy(h_n, h_last, sizeof(T) * B * H);
-    copy_rows(c_n, H, c_last, Hp, B, H);
+    // Each sequence's state after its last step (h_0, c_0 for an empty one).
+    for (int64_t j = 0; j < B; ++j) {
+        const int64_t length = rows.length[j], caller_row = rows.order[j];
+        const int64_t last = length == 0 ? -1 : rows.row(length - 1, j);
+        const T* h_last = last < 0 ? h_initial + j * H : outputs + last * H;
+        const T* c_last = cells + (record && last >= 0 ? B + last : j) * Hp;
+        std::memcpy(h_n + caller_row * H, h_last, sizeof(T) * H);
+        std::memcpy(c_n + caller_row * H, c_last, sizeof(T) * H);
+    }
 }
 
 template <typename T>
@@ -199,10 +249,12 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
 #define FAST_LSTM_INSTANTIATE(T)                                                                                  \
     template void lstm_pack_weights<T>(const Kernels<T>&, int64_t, int64_t, const T*, const T*, const T*, bool,  \
                                        LstmPackedWeights<T>*);                                                  \
-    template void lstm_forward<T>(const Kernels<T>&, int, const LstmDims&, const T*, const T*, const T*,         \
-                                  const T*, const T*, const T*, T*, T*, T*, LstmTrainingRecord<T>*);             \
-    template void lstm_forward_packed<T>(const LstmPackedWeights<T>&, int, const LstmDims&, const T*, const T*, \
-                                         const T*, const T*, const T*, T*, T*, T*, LstmTrainingRecord<T>*);      \
+    template void lstm_forward<T>(const Kernels<T>&, int, const LstmDims&, const LstmSequenceOptions<T>&,        \
+                                  const T*, const T*, const T*, const T*, const T*, const T*, T*, T*, T*,        \
+                                  LstmTrainingRecord<T>*);                                                       \
+    template void lstm_forward_packed<T>(const LstmPackedWeights<T>&, int, const LstmDims&,                      \
+                                         const LstmSequenceOptions<T>&, const T*, const T*, const T*, const T*,  \
+                                         const T*, T*, T*, T*, LstmTrainingRecord<T>*);                          \
     template void lstm_step<T>(const LstmPackedWeights<T>&, int, int64_t, const T*, const T*, const T*, T*, T*);
 FAST_LSTM_INSTANTIATE(float)
 FAST_LSTM_INSTANTIATE(double)

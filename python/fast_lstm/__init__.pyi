@@ -1,6 +1,6 @@
 """Type stub for fast_lstm (kept in step with the bindings by tests/test_stub.py)."""
 
-from typing import Literal, Optional, Tuple
+from typing import Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -52,6 +52,8 @@ def lstm_forward(
     c0: Optional[FloatArray] = None,
     *,
     training: bool = False,
+    lengths: Optional[Union[npt.NDArray[np.integer], Sequence[int]]] = None,
+    recurrent_mask: Optional[FloatArray] = None,
 ) -> Tuple[FloatArray, FloatArray, FloatArray, Optional[LstmCache]]: ...
 def lstm_backward(
     dy: Optional[FloatArray],

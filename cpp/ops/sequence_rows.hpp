@@ -1,0 +1,47 @@
+// Where each (step, sequence) row of a variable-length batch lives, with no padding
+// (the layout of PyTorch's PackedSequence).
+//
+// Sequences are ordered longest first (stable), so at step t the sequences still running
+// are the first count[t] of that order, and step t's rows are the contiguous range
+// [offset[t], offset[t] + count[t]) of every per-step array the drivers keep. Past its
+// length a sequence has no rows at all: no compute is spent on padding. A batch without
+// lengths is the special case count[t] = B, offset[t] = t * B, order = identity, in
+// which these arrays are the caller's (T, B, .) arrays themselves.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+namespace fast_lstm {
+
+struct SequenceRows {
+    int64_t steps = 0, batch = 0, total = 0;  // T, B, N = sum of lengths
+    std::vector<int64_t> count, offset;       // (T,) rows of each step and where they start
+    std::vector<int64_t> order;               // sorted row j is the caller's row order[j]
+    std::vector<int64_t> length;              // sorted lengths (B,)
+    bool sorted = true;                       // order is the identity
+
+    // Every sequence runs all T steps: the rows are the caller's (T, B, .) layout.
+    bool dense() const { return total == steps * batch; }
+    // The row of sequence j (sorted order) at step t < length[j].
+    int64_t row(int64_t t, int64_t j) const { return offset[t] + j; }
+};
+
+// lengths (B,) in [0, T], or null for full-length sequences.
+SequenceRows sequence_rows(int64_t steps, int64_t batch, const int64_t* lengths);
+
+// dst (N, width) <- src (T, B, width) at each row's (step, caller row).
+template <typename T>
+void gather_sequence_rows(const SequenceRows& rows, T* dst, const T* src, int64_t width);
+
+// dst (T, B, width) <- src (N, width); entries past a sequence's length are set to zero.
+template <typename T>
+void scatter_sequence_rows(const SequenceRows& rows, T* dst, const T* src, int64_t width);
+
+// dst (B, width) in sorted order <- src (B, width) in the caller's order, and back.
+template <typename T>
+void gather_batch(const SequenceRows& rows, T* dst, const T* src, int64_t width);
+template <typename T>
+void scatter_batch(const SequenceRows& rows, T* dst, const T* src, int64_t width);
+
+}  // namespace fast_lstm
