@@ -114,6 +114,21 @@ def test_matches_reference(each_isa, shape, dtype, with_state, upstream):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("batch", [1, 2, 3, 4, 5, 7, 16, 17])
+def test_single_inference_steps_match_reference(each_isa, batch, dtype):
+    """T = 1 without training reads the weights unpacked for small batches: every row, unit and depth remainder."""
+    for D, H in [(1, 1), (17, 9), (40, 33), (8, 16)]:
+        p = random_lstm_problem(1, batch, D, H, dtype, seed=batch * 100 + D)
+        expected = lstm_forward_ref(*p[:6])[:3]
+        for h0, c0 in [(p.h0, p.c0), (None, None)]:
+            outputs = fast_lstm.lstm_forward(p.x, p.w_ih, p.w_hh, p.b, h0, c0)[:3]
+            if h0 is None:
+                expected = lstm_forward_ref(*p[:4])[:3]
+            for name, actual, wanted in zip(FORWARD_NAMES, outputs, expected):
+                assert_close(f"{name} (D={D}, H={H})", actual, wanted, dtype, FORWARD_TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_saturated_gates_match_reference(each_isa, dtype):
     """Inputs 30x larger push every gate deep into the flat tails of sigmoid and tanh."""
     p = random_lstm_problem(9, 5, 33, 17, dtype, seed=5)

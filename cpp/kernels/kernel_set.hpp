@@ -5,6 +5,7 @@
 #pragma once
 
 #include "activations.hpp"
+#include "dot_rows.hpp"
 #include "gemm.hpp"
 #include "lstm_postgemm.hpp"
 
@@ -33,6 +34,8 @@ const Kernels<T>& kernel_table(Isa isa) {
         &gemm_entry<T>,
         &lstm_forward_step_entry<T>,
         &lstm_backward_step<T>,
+        &dot_rows<T>,
+        &lstm_cell_update<T>,
         &apply_elementwise<T, sigmoid<T>>,
         &apply_elementwise<T, tanh<T>>,
     };

@@ -81,6 +81,29 @@ struct LstmBackwardStep {
     T* dgates_t;
 };
 
+// out (B, ld_out) += a (B, K) W^T for W (rows, K) row-major, as the caller stores it.
+template <typename T>
+struct DotRowsArgs {
+    T* out;
+    int64_t ld_out;
+    const T* a;
+    int64_t ld_a;
+    int64_t batch;
+    const T* w;
+    int64_t depth;  // K
+};
+
+// The standard cell's update from summed pre-activations in PyTorch's gate-major order:
+//   pre (B, 4H) = [a_i | a_f | a_g | a_o]; c_prev, c_out, h_out (B, H); c_out may be c_prev.
+template <typename T>
+struct LstmCellUpdate {
+    int64_t batch, hidden;
+    const T* pre;
+    const T* c_prev;
+    T* c_out;
+    T* h_out;
+};
+
 template <typename T>
 struct Kernels {
     Isa isa;
@@ -95,6 +118,10 @@ struct Kernels {
     // Unit blocks [block_begin, block_end) of one step.
     void (*lstm_forward_step)(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end);
     void (*lstm_backward_step)(const LstmBackwardStep<T>& step, int64_t block_begin, int64_t block_end);
+    // Rows [row_begin, row_end) of W.
+    void (*dot_rows)(const DotRowsArgs<T>& args, int64_t row_begin, int64_t row_end);
+    // Hidden units [unit_begin, unit_end).
+    void (*lstm_cell_update)(const LstmCellUpdate<T>& update, int64_t unit_begin, int64_t unit_end);
 
     void (*sigmoid)(T* y, const T* x, int64_t n);
     void (*tanh)(T* y, const T* x, int64_t n);

@@ -137,6 +137,34 @@ void lstm_forward_step(const LstmForwardStep<T>& s, int64_t block_begin, int64_t
     }
 }
 
+// The same cell equations on gate-major pre-activations (the unpacked single-step path).
+template <typename T>
+void lstm_cell_update(const LstmCellUpdate<T>& s, int64_t unit_begin, int64_t unit_end) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    const int64_t H = s.hidden;
+    for (int64_t row = 0; row < s.batch; ++row) {
+        const T* pre = s.pre + row * 4 * H;
+        for (int64_t u = unit_begin; u < unit_end; u += VL) {
+            const int n = static_cast<int>(gemm_min<T>(VL, unit_end - u));
+            auto load = [n](const T* p) { return n == VL ? V::load(p) : V::load_partial(p, n); };
+            const V i = sigmoid<T>(load(pre + u));
+            const V f = sigmoid<T>(load(pre + H + u));
+            const V g = tanh<T>(load(pre + 2 * H + u));
+            const V o = sigmoid<T>(load(pre + 3 * H + u));
+            const V c = fma(f, load(s.c_prev + row * H + u), i * g);
+            const V h = o * tanh<T>(c);
+            if (n == VL) {
+                c.store(s.c_out + row * H + u);
+                h.store(s.h_out + row * H + u);
+            } else {
+                c.store_partial(s.c_out + row * H + u, n);
+                h.store_partial(s.h_out + row * H + u, n);
+            }
+        }
+    }
+}
+
 template <typename T>
 void lstm_backward_step(const LstmBackwardStep<T>& s, int64_t block_begin, int64_t block_end) {
     using V = Vec<T>;

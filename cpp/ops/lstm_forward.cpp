@@ -43,10 +43,50 @@ void lstm_pack_weights(const Kernels<T>& kernels, int64_t D, int64_t H, const T*
     interleave_gate_rows(packed->bias.data(), bias, H, 1, VL);
 }
 
+// One inference step of a few rows: the weights are read once, where they lie. Packing them
+// would read and write all of them into fresh memory, several times this step's own cost.
+template <typename T>
+bool unpacked_step_pays(const LstmDims& dims, const LstmSequenceOptions<T>& options, const LstmTrainingRecord<T>* record) {
+    return dims.steps == 1 && dims.batch <= 16 && !record && !options.lengths && !options.recurrent_mask;
+}
+
+template <typename T>
+void lstm_forward_unpacked_step(const Kernels<T>& kernels, int threads, const LstmDims& dims, const T* x,
+                                const T* w_ih, const T* w_hh, const T* bias, const T* h0, const T* c0, T* y, T* h_n,
+                                T* c_n) {
+    const int64_t B = dims.batch, D = dims.input, H = dims.hidden, VL = kernels.vector_width;
+    AlignedBuffer<T> pre(B * 4 * H), zeros;
+    for (int64_t b = 0; b < B; ++b) std::memcpy(pre.data() + b * 4 * H, bias, sizeof(T) * 4 * H);
+    if (!h0 || !c0) {
+        zeros = AlignedBuffer<T>(B * H);
+        zeros.fill_zero();
+    }
+    const DotRowsArgs<T> input{pre.data(), 4 * H, x, D, B, w_ih, D};
+    const DotRowsArgs<T> recurrent{pre.data(), 4 * H, h0 ? h0 : zeros.data(), H, B, w_hh, H};
+    const LstmCellUpdate<T> update{B, H, pre.data(), c0 ? c0 : zeros.data(), c_n, y};
+    // Threads take whole vectors of hidden units, all four gates of each: no barrier.
+    threads = lstm_threads_for(threads, dims, ceil_div(H, VL));
+    ThreadPool::instance().run(threads, [&](const Team& team) {
+        int64_t begin, end;
+        split_range(H, VL, team.size, team.index, &begin, &end);
+        if (begin == end) return;
+        for (int64_t gate = 0; gate < 4; ++gate) {
+            kernels.dot_rows(input, gate * H + begin, gate * H + end);
+            kernels.dot_rows(recurrent, gate * H + begin, gate * H + end);
+        }
+        kernels.lstm_cell_update(update, begin, end);
+    });
+    std::memcpy(h_n, y, sizeof(T) * B * H);
+}
+
 template <typename T>
 void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const LstmSequenceOptions<T>& options,
                   const T* x, const T* w_ih, const T* w_hh, const T* bias, const T* h0, const T* c0, T* y, T* h_n,
                   T* c_n, LstmTrainingRecord<T>* record) {
+    if (unpacked_step_pays(dims, options, record)) {
+        lstm_forward_unpacked_step(kernels, threads, dims, x, w_ih, w_hh, bias, h0, c0, y, h_n, c_n);
+        return;
+    }
     LstmPackedWeights<T> packed;
     lstm_pack_weights(kernels, dims.input, dims.hidden, w_ih, w_hh, bias, false, &packed);
     lstm_forward_packed(packed, threads, dims, options, x, w_ih, w_hh, h0, c0, y, h_n, c_n, record);

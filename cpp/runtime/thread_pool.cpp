@@ -18,10 +18,10 @@ void SpinBarrier::wait() {
         phase_.store(phase + 1, std::memory_order_release);
         return;
     }
-    // Spin briefly (a step takes microseconds), then yield so an oversubscribed
+    // Spin briefly (~5 us: a step takes microseconds), then yield so an oversubscribed
     // machine does not starve the thread we are waiting for.
     for (int spins = 0; phase_.load(std::memory_order_acquire) == phase; ++spins) {
-        if (spins < 4000) FAST_LSTM_PAUSE();
+        if (spins < 256) FAST_LSTM_PAUSE();
         else std::this_thread::yield();
     }
 }
