@@ -9,6 +9,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <sstream>
@@ -83,18 +84,26 @@ py::array contiguous(const py::array& array) {
     return py::module_::import("numpy").attr("require")(array, py::none(), "CA");
 }
 
-// Element counts the drivers will allocate, checked in 64 bits before anything is allocated.
+// Element counts the drivers will allocate, checked in 64 bits before anything is allocated
+// or copied.
 void require_reasonable_size(const LstmDims& d) {
     constexpr int64_t limit = int64_t(1) << 40;  // elements of one buffer; far beyond any machine's memory
-    const int64_t hidden4 = 4 * (d.hidden + 64);
-    int64_t product;
-    const bool overflow = __builtin_mul_overflow(d.steps + 1, d.batch, &product) ||
-                          __builtin_mul_overflow(product, hidden4 > d.input ? hidden4 : d.input, &product) ||
-                          __builtin_mul_overflow(hidden4, d.hidden > d.input ? d.hidden : d.input, &product);
-    if (overflow || product > limit)
+    int64_t hidden4, rows, activations, weights;
+    bool overflow = __builtin_add_overflow(d.hidden, 64, &hidden4) || __builtin_mul_overflow(hidden4, 4, &hidden4);
+    overflow = overflow || __builtin_add_overflow(d.steps, 1, &rows) || __builtin_mul_overflow(rows, d.batch, &rows) ||
+               __builtin_mul_overflow(rows, std::max(hidden4, d.input), &activations) ||
+               __builtin_mul_overflow(hidden4, std::max(d.hidden, d.input), &weights);
+    if (overflow || activations > limit || weights > limit)
         throw py::value_error("sizes too large: T=" + std::to_string(d.steps) + ", B=" + std::to_string(d.batch) +
                               ", D=" + std::to_string(d.input) + ", H=" + std::to_string(d.hidden) +
                               " exceed the addressable buffer size");
+}
+
+// Whether the bytes of two arrays overlap.
+bool overlaps(const py::array& a, const py::array& b) {
+    const char* a_begin = static_cast<const char*>(a.data());
+    const char* b_begin = static_cast<const char*>(b.data());
+    return a_begin < b_begin + b.nbytes() && b_begin < a_begin + a.nbytes();
 }
 
 template <typename T>
@@ -191,7 +200,8 @@ py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::arr
     return py::make_tuple(y, h_n, c_n, cache_object);
 }
 
-// w_ih (4H, D), w_hh (4H, H), b (4H,), all of dtype `dtype` (named after `dtype_source`).
+// w_ih (4H, D), w_hh (4H, H), b (4H,), all of dtype `dtype` (named after `dtype_source`);
+// sizes checked before the (possibly copied) contiguous arrays are made.
 struct CheckedWeights {
     py::array w_ih, w_hh, b;
     int64_t input, hidden;
@@ -210,6 +220,7 @@ CheckedWeights check_weights(const py::object& w_ih_obj, const py::object& w_hh_
     w.input = w.w_ih.shape(1);
     require_shape(w.w_hh, {4 * w.hidden, w.hidden}, "w_hh", "(4*H, H) with H from w_ih");
     require_shape(w.b, {4 * w.hidden}, "b", "(4*H,)");
+    require_reasonable_size(LstmDims{1, 1, w.input, w.hidden});
     w.w_ih = contiguous(w.w_ih);
     w.w_hh = contiguous(w.w_hh);
     w.b = contiguous(w.b);
@@ -283,7 +294,6 @@ class PackedLstm {
         const py::array w_ih = require_float_array(w_ih_obj, "w_ih");
         dtype_ = dtype_of(w_ih);
         CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype_, "w_ih");
-        require_reasonable_size(LstmDims{1, 1, w.input, w.hidden});
         if (dtype_ == DType::f32) pack(w, &f32_);
         else pack(w, &f64_);
     }
@@ -301,17 +311,18 @@ class PackedLstm {
             throw py::value_error("x_t must have shape (B, D) with D = " + std::to_string(input()) + ", got " +
                                   shape_string(x));
         const int64_t batch = checked_dim(x.shape(0), "x_t", "B", x);
+        require_reasonable_size(LstmDims{1, batch, input(), hidden()});
         const std::vector<int64_t> state_shape{batch, hidden()};
         py::array h = require_state(h_obj, "h", state_shape);
         const py::array c = require_state(c_obj, "c", state_shape);
         py::array h_out = output_state(h_out_obj, "h_out", state_shape);
         py::array c_out = output_state(c_out_obj, "c_out", state_shape);
-        // The kernel reads all of h while it writes h_out block by block: h_out must not alias it.
-        const char* h_begin = static_cast<const char*>(h.data());
-        const char* out_begin = static_cast<const char*>(h_out.data());
-        const py::ssize_t bytes = h.nbytes();
-        if (h_begin < out_begin + bytes && out_begin < h_begin + bytes) h = py::array(h.attr("copy")());
-        const py::array x_c = contiguous(x);
+        // c_out is written after the kernel is done with every input, but h_out during it.
+        if (overlaps(h_out, c_out)) throw py::value_error("h_out and c_out must not share memory");
+        // The kernel reads all of x_t and h while it writes h_out block by block: read copies.
+        py::array x_c = contiguous(x);
+        if (overlaps(h, h_out)) h = py::array(h.attr("copy")());
+        if (overlaps(x_c, h_out)) x_c = py::array(x_c.attr("copy")());
         if (dtype_ == DType::f32) run_step(f32_, batch, x_c, h, c, h_out, c_out);
         else run_step(f64_, batch, x_c, h, c, h_out, c_out);
         return py::make_tuple(h_out, c_out);
@@ -402,9 +413,10 @@ class PackedLstm {
 void set_num_threads_binding(const py::object& n) {
     if (!PyLong_Check(n.ptr()) || PyBool_Check(n.ptr()))
         throw py::type_error("set_num_threads: n must be an int, got " + type_name(n));
-    const long long value = n.cast<long long>();
-    if (value < 1 || value > 1024)
-        throw py::value_error("set_num_threads: n must be between 1 and 1024, got " + std::to_string(value));
+    int overflow = 0;
+    const long long value = PyLong_AsLongLongAndOverflow(n.ptr(), &overflow);
+    if (overflow != 0 || value < 1 || value > 1024)
+        throw py::value_error("set_num_threads: n must be between 1 and 1024, got " + std::string(py::str(n)));
     ThreadPool::instance().set_num_threads(static_cast<int>(value));
 }
 
@@ -502,8 +514,8 @@ kernels read, for the kernel path active now. Later changes to the arrays are no
              R"doc(One timestep: x_t (B, D), h, c (B, H) -> (h_new, c_new), each (B, H).
 
 h_out / c_out: optional caller-provided (B, H) buffers (C-contiguous, writeable, the
-weights' dtype) to write into instead of allocating; c_out may be c, and h_out may be h
-(h is then copied first). Returns the arrays written. Carries state between calls at
+weights' dtype) to write into instead of allocating; c_out may be c, h_out may be h or
+x_t (they are then copied first); h_out and c_out must not share memory. Returns the arrays written. Carries state between calls at
 the cost of one step, for streaming inference.)doc")
         .def("forward", &PackedLstm::forward, py::arg("x"), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
              "Inference over a sequence, as lstm_forward(x, ..., training=False) without repacking:\n"

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The test suite against a build of the extension with AddressSanitizer + UndefinedBehaviorSanitizer
+# (CMake option FAST_LSTM_SANITIZE). Any report fails the run: UBSan is built with
+# -fno-sanitize-recover, ASan aborts on its first error.
+#
+# Usage: .ci/sanitize.sh [pytest arguments]     (default: tests -q -x)
+# A fresh virtual environment and build directory in a temporary directory (kept if
+# FAST_LSTM_SANITIZE_DIR names one, to reuse the build); nothing is written to the source tree.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work="${FAST_LSTM_SANITIZE_DIR:-$(mktemp -d)}"
+mkdir -p "$work"
+if [[ ! -x "$work/venv/bin/python" ]]; then
+  python3 -m venv "$work/venv"
+  "$work/venv/bin/python" -m pip install --quiet --upgrade pip
+fi
+"$work/venv/bin/python" -m pip install --quiet ".[test]" \
+  -Cbuild-dir="$work/build" -Ccmake.define.FAST_LSTM_SANITIZE=ON -Ccmake.build-type=RelWithDebInfo
+
+# CPython is not instrumented: the ASan runtime must be loaded first, and libstdc++ with it, or
+# ASan cannot intercept the first C++ throw (it aborts with "CHECK failed ... real___cxa_throw").
+# detect_leaks=0: CPython keeps objects alive at exit that LeakSanitizer would report.
+# allocator_may_return_null=1: an impossible allocation must become MemoryError (a tested
+# outcome), not an ASan abort.
+LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
+export LD_PRELOAD
+export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=0:halt_on_error=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+
+if [[ $# -eq 0 ]]; then set -- tests -q -x; fi
+# From the repository root, like .ci/run: tests/conftest.py refuses a source-tree import.
+"$work/venv/bin/python" -m pytest -p no:cacheprovider "$@"

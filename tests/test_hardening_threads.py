@@ -1,0 +1,231 @@
+"""Concurrency and determinism of the kernels.
+
+- Four Python threads calling lstm_forward + lstm_backward (and PackedLSTM) at once on shared
+  weights get bitwise the results of serial calls.
+- The GIL is released while a kernel runs: another Python thread makes progress during the call.
+  No timing threshold: the switch interval is raised so far that the only way the other thread can
+  run while this one is inside the call is the call giving up the GIL itself.
+- For each ISA, results are bitwise identical across repeated runs and across set_num_threads(1, 2, 4)
+  (test_lstm_kernels.py compares 1 and 2 threads once; this adds 4, repeats, PackedLSTM and step).
+"""
+
+import sys
+import threading
+
+import fast_lstm
+import numpy as np
+import pytest
+from reference import random_lstm_problem
+
+DTYPES = [np.float32, np.float64]
+
+
+def dtype_id(dtype):
+    return np.dtype(dtype).name
+
+
+def forward_backward(p):
+    y, h_n, c_n, cache = fast_lstm.lstm_forward(*p[:6], training=True)
+    return (y, h_n, c_n) + fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache)
+
+
+def packed_results(packed, p):
+    h, c = packed.step(p.x[0], p.h0, p.c0)
+    return packed.forward(p.x, p.h0, p.c0) + (h, c)
+
+
+def assert_bitwise_equal(results, expected, what):
+    assert len(results) == len(expected)
+    for index, (actual, wanted) in enumerate(zip(results, expected)):
+        assert actual.dtype == wanted.dtype and actual.shape == wanted.shape, f"{what}: result {index}"
+        assert np.array_equal(actual, wanted, equal_nan=True), f"{what}: result {index} differs"
+
+
+def run_in_threads(count, work):
+    """Runs work(i) in `count` threads released together; returns the results, re-raising any error."""
+    start = threading.Barrier(count)
+    results, errors = [None] * count, []
+
+    def body(index):
+        try:
+            start.wait()
+            results[index] = work(index)
+        except BaseException as error:  # noqa: BLE001 - reported to the test below
+            errors.append(error)
+
+    threads = [threading.Thread(target=body, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Four Python threads at once
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("threads", [1, 2], ids=lambda n: f"kernel-threads-{n}")
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_four_python_threads_share_weights_and_match_serial_calls(each_isa, restore_num_threads, dtype, threads):
+    fast_lstm.set_num_threads(threads)
+    shared = random_lstm_problem(12, 8, 48, 96, dtype, seed=80)
+    for array in shared:
+        array.flags.writeable = False  # shared weights: nobody may write them
+    # Each thread has its own data and upstream gradients, and the same weights.
+    problems = [
+        shared._replace(**{name: getattr(random_lstm_problem(12, 8, 48, 96, dtype, seed=81 + i), name)
+                           for name in ("x", "h0", "c0", "dy", "dh_n", "dc_n")})
+        for i in range(4)
+    ]
+    serial = [forward_backward(p) for p in problems]
+    for _ in range(3):  # a few rounds: interleavings differ from round to round
+        concurrent = run_in_threads(4, lambda i: [forward_backward(problems[i]) for _ in range(3)])
+        for i, repeats in enumerate(concurrent):
+            for result in repeats:
+                assert_bitwise_equal(result, serial[i], f"thread {i}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_four_python_threads_share_one_packed_lstm(each_isa, restore_num_threads, dtype):
+    fast_lstm.set_num_threads(2)
+    base = random_lstm_problem(10, 6, 40, 72, dtype, seed=85)
+    packed = fast_lstm.PackedLSTM(base.w_ih, base.w_hh, base.b)
+    problems = [random_lstm_problem(10, 6, 40, 72, dtype, seed=86 + i) for i in range(4)]
+    serial = [packed_results(packed, p) for p in problems]
+    concurrent = run_in_threads(4, lambda i: [packed_results(packed, problems[i]) for _ in range(4)])
+    for i, repeats in enumerate(concurrent):
+        for result in repeats:
+            assert_bitwise_equal(result, serial[i], f"thread {i}")
+
+
+def test_changing_the_thread_count_during_calls_changes_no_result(restore_num_threads):
+    """set_num_threads from one Python thread while others run kernels: results stay bitwise equal."""
+    p = random_lstm_problem(10, 8, 40, 96, np.float32, seed=90)
+    expected = forward_backward(p)
+    stop = threading.Event()
+
+    def flip():
+        n = 0
+        while not stop.is_set():
+            fast_lstm.set_num_threads(1 + n % 4)
+            n += 1
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    try:
+        results = run_in_threads(3, lambda i: [forward_backward(p) for _ in range(5)])
+    finally:
+        stop.set()
+        flipper.join()
+    for repeats in results:
+        for result in repeats:
+            assert_bitwise_equal(result, expected, "under changing thread counts")
+
+
+# ---------------------------------------------------------------------------------------------
+# The GIL is released during the kernels
+# ---------------------------------------------------------------------------------------------
+
+
+def progress_during(call, attempts=8):
+    """Whether a second Python thread advanced a counter while `call()` ran in this thread.
+
+    With the switch interval at 1000 s this thread never hands over the GIL on its own; the
+    counting thread sleeps briefly between increments (which releases the GIL), so it never
+    blocks this one. The counter can change between the two reads only if `call` released the
+    GIL. A call that does release it may still finish before the counter thread is scheduled on
+    a busy machine, so the call is tried up to `attempts` times; one advance is proof.
+    """
+    counter = [0]
+    stop = threading.Event()
+
+    def count():
+        while not stop.is_set():
+            counter[0] += 1
+            stop.wait(0.0001)  # releases the GIL
+
+    previous = sys.getswitchinterval()
+    counting = threading.Thread(target=count)
+    counting.start()
+    try:
+        while counter[0] == 0:
+            stop.wait(0.001)
+        sys.setswitchinterval(1000.0)
+        # A GIL request the counting thread made before the change still times out after the old
+        # interval: let it run once (this wait releases the GIL) so its next request uses the new one.
+        stop.wait(0.01)
+        for _ in range(attempts):
+            before = counter[0]
+            call()
+            after = counter[0]
+            if after > before:
+                return True
+        return False
+    finally:
+        sys.setswitchinterval(previous)
+        stop.set()
+        counting.join()
+
+
+@pytest.fixture(scope="module")
+def long_problem():
+    """About 1 GFLOP of forward and 2 of backward: tens of milliseconds or more per call."""
+    return random_lstm_problem(40, 32, 256, 256, np.float32, seed=91)
+
+
+@pytest.fixture
+def one_kernel_thread(restore_num_threads):
+    # The counting thread then has the second core; with both busy it may still run, but later.
+    fast_lstm.set_num_threads(1)
+
+
+def test_gil_is_released_during_lstm_forward(one_kernel_thread, long_problem):
+    p = long_problem
+    assert progress_during(lambda: fast_lstm.lstm_forward(*p[:6], training=True))
+
+
+def test_gil_is_released_during_lstm_backward(one_kernel_thread, long_problem):
+    p = long_problem
+    cache = fast_lstm.lstm_forward(*p[:6], training=True)[3]
+    assert progress_during(lambda: fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache))
+
+
+def test_gil_is_released_during_packed_forward_and_step(one_kernel_thread, long_problem):
+    p = long_problem
+    packed = fast_lstm.PackedLSTM(p.w_ih, p.w_hh, p.b)
+    assert progress_during(lambda: packed.forward(p.x, p.h0, p.c0))
+    big = random_lstm_problem(1, 512, 512, 512, np.float32, seed=92)  # one step of ~2 GFLOP
+    packed_big = fast_lstm.PackedLSTM(big.w_ih, big.w_hh, big.b)
+    assert progress_during(lambda: packed_big.step(big.x[0], big.h0, big.c0))
+
+
+def test_the_progress_probe_can_fail():
+    """The probe says "no progress" for a long call that holds the GIL (sorting a Python list of
+    floats runs in C without releasing it; numpy's own loops would release it)."""
+    values = np.random.default_rng(0).standard_normal(1_000_000).tolist()
+    assert not progress_during(lambda: sorted(values), attempts=3)
+
+
+# ---------------------------------------------------------------------------------------------
+# Determinism per ISA: repeated runs and thread counts 1, 2, 4
+# ---------------------------------------------------------------------------------------------
+
+DETERMINISM_SHAPES = [(9, 7, 33, 100), (6, 16, 64, 130), (4, 3, 5, 520)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("shape", DETERMINISM_SHAPES, ids=lambda s: "T{}-B{}-D{}-H{}".format(*s))
+def test_bitwise_identical_across_runs_and_thread_counts(each_isa, restore_num_threads, shape, dtype):
+    p = random_lstm_problem(*shape, dtype, seed=93)
+    fast_lstm.set_num_threads(1)
+    expected = forward_backward(p) + packed_results(fast_lstm.PackedLSTM(p.w_ih, p.w_hh, p.b), p)
+    for threads in (1, 2, 4, 2, 1):
+        fast_lstm.set_num_threads(threads)
+        assert fast_lstm.get_num_threads() == threads
+        for run in range(2):
+            results = forward_backward(p) + packed_results(fast_lstm.PackedLSTM(p.w_ih, p.w_hh, p.b), p)
+            assert_bitwise_equal(results, expected, f"{threads} threads, run {run}")
