@@ -10,19 +10,19 @@ FINITE_DIFFERENCE_EPS = 1e-6
 FINITE_DIFFERENCE_TOL = 1e-6
 
 
-def numeric_gradient(loss, inputs, position, eps=FINITE_DIFFERENCE_EPS):
-    """Central differences (L(v + eps) - L(v - eps)) / 2eps of loss(inputs) for every entry of inputs[position]."""
-    variable = inputs[position]
-    numeric = np.zeros_like(variable)
-    for index in np.ndindex(variable.shape):
-        original = variable[index]
-        variable[index] = original + eps
-        loss_up = loss(inputs)
-        variable[index] = original - eps
-        loss_down = loss(inputs)
-        variable[index] = original
-        numeric[index] = (loss_up - loss_down) / (2 * eps)
-    return numeric
+def numeric_gradient(loss, array, eps=FINITE_DIFFERENCE_EPS):
+    """Central differences of the scalar loss() with respect to every element of `array` (perturbed in place)."""
+    gradient = np.zeros(array.shape, dtype=np.float64)
+    for index in np.ndindex(array.shape):
+        saved = array[index]
+        array[index] = saved + eps
+        plus = loss()
+        array[index] = saved - eps
+        minus = loss()
+        array[index] = saved
+        gradient[index] = (plus - minus) / (2 * eps)
+    return gradient
+
 
 def assert_close(name, actual, expected, dtype, tol):
     """Same shape, the kernel's dtype, and max|actual - expected| <= tol * max(1, max|expected|).

@@ -167,3 +167,31 @@ def lstm_loss(y, h_n, c_n, problem: LstmProblem) -> float:
     """The scalar test loss L = sum(y * dy) + sum(h_n * dh_n) + sum(c_n * dc_n), in float64."""
     pairs = [(y, problem.dy), (h_n, problem.dh_n), (c_n, problem.dc_n)]
     return float(sum(np.sum(np.multiply(out, weight, dtype=np.float64)) for out, weight in pairs))
+
+
+def lstm_forward_variants_ref(x, w_ih, w_hh, b, h0=None, c0=None, lengths=None, recurrent_mask=None):
+    """Forward of `lstm_forward_ref` with the kernels' newer options, step by step in float64.
+
+    lengths (B,): past lengths[b] sequence b's state is frozen and its y rows are zero.
+    recurrent_mask (B, H): the recurrence reads h_{t-1} * mask (y and h_n are the unmasked h).
+    Returns (y, h_n, c_n).
+    """
+    x, w_ih, w_hh, b = (np.asarray(a, dtype=np.float64) for a in (x, w_ih, w_hh, b))
+    T, B, _ = x.shape
+    H = w_hh.shape[1]
+    h = np.zeros((B, H)) if h0 is None else np.array(h0, dtype=np.float64)
+    c = np.zeros((B, H)) if c0 is None else np.array(c0, dtype=np.float64)
+    mask = np.ones((B, H)) if recurrent_mask is None else np.asarray(recurrent_mask, dtype=np.float64)
+    running = np.ones((T, B), bool) if lengths is None else np.arange(T)[:, None] < np.asarray(lengths)[None, :]
+    y = np.zeros((T, B, H))
+    for t in range(T):
+        a = x[t] @ w_ih.T + (h * mask) @ w_hh.T + b
+        i, f, o = (sigmoid(a[:, k * H:(k + 1) * H]) for k in (0, 1, 3))
+        g = np.tanh(a[:, 2 * H:3 * H])
+        c_new = f * c + i * g
+        h_new = o * np.tanh(c_new)
+        keep = running[t][:, None]
+        c, h = np.where(keep, c_new, c), np.where(keep, h_new, h)
+        y[t] = np.where(keep, h_new, 0.0)
+    return y, h, c
+

@@ -298,11 +298,12 @@ def test_finite_differences_float64(each_isa):
 
 
 def test_seeded_initialisation_is_reproducible():
-    first = LSTM(D, H, seed=42)
-    second = LSTM(D, H, seed=42)
-    from_rng = LSTM(D, H, rng=np.random.default_rng(42))
-    different = LSTM(D, H, seed=43)
-    wide = LSTM(D, H, seed=42, dtype=np.float64)
+    # PyTorch's scheme, asked for by name (the default is Keras' glorot_orthogonal).
+    first = LSTM(D, H, seed=42, init="uniform")
+    second = LSTM(D, H, seed=42, init="uniform")
+    from_rng = LSTM(D, H, rng=np.random.default_rng(42), init="uniform")
+    different = LSTM(D, H, seed=43, init="uniform")
+    wide = LSTM(D, H, seed=42, dtype=np.float64, init="uniform")
     bound = 1.0 / np.sqrt(H)
     for name, value in first.parameters().items():
         np.testing.assert_array_equal(value, second.parameters()[name])

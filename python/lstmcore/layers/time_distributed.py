@@ -1,0 +1,56 @@
+"""TimeDistributed(layer): apply a per-sample layer to every time step, (B, T, ...) -> (B, T, ...').
+
+The time axis is folded into the batch, (B*T, ...), so the wrapped layer runs once over all steps.
+Parameters and gradients are the wrapped layer's own (the same arrays).  Dense needs no wrapper:
+it already acts on the last axis.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from .._checks import Array
+from .base import Layer, Shape, need_record, register
+
+
+@register
+class TimeDistributed(Layer):
+    def __init__(self, layer: Layer) -> None:
+        super().__init__()
+        if not isinstance(layer, Layer):
+            raise TypeError(f"layer must be an lstmcore layer, got {type(layer).__name__}")
+        if getattr(layer, "uses_lengths", False):
+            raise ValueError("layer must be a per-sample layer, not a recurrent one")
+        self.layer = layer
+        self._parameters = layer._parameters
+        self.grads = layer.grads
+        self.dtype = layer.dtype
+        self._batch_steps: Optional[Tuple[int, int]] = None
+
+    def output_shape(self, input_shape: Shape) -> Shape:
+        if len(input_shape) < 2:
+            raise ValueError(f"TimeDistributed expects per-sample input (time, ...), got shape {input_shape}")
+        return (input_shape[0], *self.layer.output_shape(input_shape[1:]))
+
+    def config(self) -> Dict[str, Any]:
+        return {"layer": {"class": type(self.layer).__name__, "config": self.layer.config()}}
+
+    def forward(self, x: Array, training: bool = False) -> Array:
+        if not isinstance(x, np.ndarray) or x.ndim < 3:
+            raise ValueError(f"x must be a numpy.ndarray (batch, time, ...), got {getattr(x, 'shape', type(x))}")
+        batch, steps = x.shape[:2]
+        y = self.layer.forward(x.reshape(batch * steps, *x.shape[2:]), training=training)
+        self._batch_steps = (batch, steps) if training else None
+        return y.reshape(batch, steps, *y.shape[1:])
+
+    def backward(self, dy: Array) -> Optional[Array]:
+        need_record(self, self._batch_steps)
+        assert self._batch_steps is not None
+        batch, steps = self._batch_steps
+        dx = self.layer.backward(dy.reshape(batch * steps, *dy.shape[2:]))
+        return None if dx is None else dx.reshape(batch, steps, *dx.shape[1:])
+
+    def __repr__(self) -> str:
+        return f"TimeDistributed({self.layer!r})"

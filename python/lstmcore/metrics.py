@@ -1,0 +1,42 @@
+"""Metrics reported by fit (not differentiated): accuracy for logits, mae and mse for regression.
+Each is a mean over the counted elements (mask as in lstmcore.losses)."""
+
+from __future__ import annotations
+
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from ._checks import Array
+
+
+def _masked_mean(values: np.ndarray, mask: Optional[np.ndarray]) -> float:
+    if mask is None:
+        return float(np.mean(values, dtype=np.float64))
+    weight = np.broadcast_to(mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim)), values.shape)
+    return float(np.sum(values * weight, dtype=np.float64) / max(int(weight.sum()), 1))
+
+
+def accuracy(prediction: Array, target: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
+    """Share of samples (or steps) whose largest logit is the target class."""
+    return _masked_mean(prediction.argmax(axis=-1) == target, mask)
+
+
+def mae(prediction: Array, target: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
+    return _masked_mean(np.abs(prediction - target), mask)
+
+
+def mse(prediction: Array, target: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
+    return _masked_mean(np.square(prediction - target), mask)
+
+
+METRICS: Dict[str, Callable[..., float]] = {"accuracy": accuracy, "mae": mae, "mse": mse}
+
+
+def check_names(names: Sequence[str]) -> tuple:
+    if isinstance(names, str):
+        names = (names,)
+    for name in names:
+        if name not in METRICS:
+            raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
+    return tuple(names)

@@ -1,0 +1,273 @@
+"""lstmcore.layers.recurrent through lstmcore.LSTM: stacking, bidirectionality, lengths, dropout
+between layers, recurrent dropout, state hand-off, init and options; against torch.nn.LSTM
+(packed sequences for lengths), the numpy reference in tests/reference.py and float64 central
+finite differences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lstmcore import LSTM
+from lstmcore.layers.recurrent import reverse_in_length
+from checks import numeric_gradient
+from reference import lstm_forward_variants_ref
+
+B, T, D, H = 3, 5, 2, 3
+
+
+def data(seed=0, batch=B, steps=T, features=D, dtype=np.float64):
+    return np.random.default_rng(seed).standard_normal((batch, steps, features)).astype(dtype)
+
+
+def check_layer_gradients(layer, x, forward_kwargs, output_weights, reseed=None, rtol=1e-5, atol=1e-8):
+    """dx and every parameter gradient of L = sum(forward(x) * output_weights) vs central differences.
+
+    reseed: a seed given to the layer's generator before each forward, so dropout masks repeat.
+    """
+    def run(training):
+        if reseed is not None:
+            layer.rng = np.random.default_rng(reseed)
+        return layer.forward(x, training=training, **forward_kwargs)
+
+    def loss():
+        return float(np.sum(run(True) * output_weights))
+
+    layer.zero_grad()
+    run(True)
+    dx = layer.backward(output_weights)
+    np.testing.assert_allclose(dx, numeric_gradient(loss, x), rtol=rtol, atol=atol, err_msg="x")
+    analytic = {name: grad.copy() for name, grad in layer.gradients().items()}
+    for name, value in layer.parameters().items():
+        np.testing.assert_allclose(analytic[name], numeric_gradient(loss, value), rtol=rtol, atol=atol, err_msg=name)
+
+
+def torch_twin(torch, layer):
+    twin = torch.nn.LSTM(layer.input_size, layer.hidden_size, num_layers=layer.num_layers,
+                         bidirectional=layer.bidirectional, batch_first=True, dtype=torch.float64)
+    with torch.no_grad():
+        for name, value in layer.parameters().items():
+            getattr(twin, name if layer.num_states > 1 else name + "_l0").copy_(torch.from_numpy(value))
+    return twin
+
+
+@pytest.mark.parametrize("num_layers, bidirectional", [(2, False), (1, True), (2, True)])
+def test_stacked_bidirectional_matches_torch(torch, num_layers, bidirectional):
+    layer = LSTM(D, H, num_layers=num_layers, bidirectional=bidirectional, dtype=np.float64, seed=1)
+    x = data(1)
+    rng = np.random.default_rng(2)
+    h0, c0 = (rng.standard_normal((layer.num_states, B, H)) for _ in range(2))
+    dy = rng.standard_normal((B, T, layer.num_directions * H))
+    dh_n = rng.standard_normal((layer.num_states, B, H))
+
+    twin = torch_twin(torch, layer)
+    x_t, h0_t, c0_t = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, h0, c0))
+    y_t, (h_n_t, c_n_t) = twin(x_t, (h0_t, c0_t))
+    ((y_t * torch.from_numpy(dy)).sum() + (h_n_t * torch.from_numpy(dh_n)).sum()).backward()
+
+    y, h_n, c_n = layer.forward(x, h0, c0, training=True, return_state=True)
+    dx = layer.backward(dy, dh_n)
+    close = lambda ours, theirs: np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-11)  # noqa: E731
+    close(y, y_t)
+    close(h_n, h_n_t)
+    close(c_n, c_n_t)
+    close(dx, x_t.grad)
+    close(layer.dh0, h0_t.grad)
+    close(layer.dc0, c0_t.grad)
+    for name, grad in layer.gradients().items():
+        close(grad, getattr(twin, name).grad)
+
+
+def test_lengths_match_torch_packed_sequences(torch):
+    layer = LSTM(D, H, num_layers=2, bidirectional=True, dtype=np.float64, seed=3)
+    lengths = np.array([5, 2, 4])
+    x = data(3)
+    x[1, 2:] = 7.0  # padding content must not matter
+    rng = np.random.default_rng(4)
+    dy, dh_n = rng.standard_normal((B, T, 2 * H)), rng.standard_normal((4, B, H))
+
+    twin = torch_twin(torch, layer)
+    x_t = torch.from_numpy(x.copy()).requires_grad_()
+    packed = torch.nn.utils.rnn.pack_padded_sequence(x_t, torch.from_numpy(lengths), batch_first=True,
+                                                     enforce_sorted=False)
+    y_packed, (h_n_t, c_n_t) = twin(packed)
+    y_t, _ = torch.nn.utils.rnn.pad_packed_sequence(y_packed, batch_first=True, total_length=T)
+    ((y_t * torch.from_numpy(dy)).sum() + (h_n_t * torch.from_numpy(dh_n)).sum()).backward()
+
+    y, h_n, c_n = layer.forward(x, training=True, lengths=lengths, return_state=True)
+    dx = layer.backward(dy, dh_n)
+    close = lambda ours, theirs: np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-11)  # noqa: E731
+    close(y, y_t)
+    close(h_n, h_n_t)
+    close(c_n, c_n_t)
+    close(dx, x_t.grad)
+    for name, grad in layer.gradients().items():
+        close(grad, getattr(twin, name).grad)
+    assert not y[1, 2:].any() and not dx[1, 2:].any()
+
+
+def test_lengths_equal_running_each_sequence_alone():
+    """Independent of torch: a padded batch with lengths gives each sequence's unpadded result."""
+    layer = LSTM(D, H, num_layers=2, bidirectional=True, return_sequences=True, dtype=np.float64, seed=5)
+    lengths = np.array([3, 5, 1])
+    x = data(5)
+    y, h_n, c_n = layer(x, lengths=lengths, return_state=True)
+    for b, length in enumerate(lengths):
+        y_alone, h_alone, c_alone = layer(x[b:b + 1, :length], return_state=True)
+        np.testing.assert_allclose(y[b, :length], y_alone[0], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(h_n[:, b], h_alone[:, 0], rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(c_n[:, b], c_alone[:, 0], rtol=1e-12, atol=1e-14)
+        assert not y[b, length:].any()
+
+
+def test_zero_length_keeps_initial_state_and_gets_no_gradient():
+    layer = LSTM(D, H, dtype=np.float64, seed=6)
+    x = data(6)
+    h0 = np.random.default_rng(7).standard_normal((1, B, H))
+    lengths = np.array([0, 5, 2])
+    y, h_n, _ = layer.forward(x, h0, None, training=True, lengths=lengths, return_state=True)
+    np.testing.assert_array_equal(h_n[0, 0], h0[0, 0])
+    dx = layer.backward(np.ones_like(y))
+    assert not y[0].any() and not dx[0].any()
+
+
+def test_gradients_with_lengths_bidirectional_stacked_finite_differences():
+    layer = LSTM(D, 2, num_layers=2, bidirectional=True, dtype=np.float64, seed=8)
+    x = data(8, batch=2, steps=4)
+    weights = np.random.default_rng(9).standard_normal((2, 4, 4))
+    check_layer_gradients(layer, x, {"lengths": np.array([4, 2])}, weights)
+
+
+def test_return_sequences_false_is_the_final_hidden_state():
+    many = LSTM(D, H, num_layers=2, bidirectional=True, dtype=np.float64, seed=10)
+    one = LSTM(D, H, num_layers=2, bidirectional=True, return_sequences=False, dtype=np.float64, seed=10)
+    x, lengths = data(10), np.array([5, 3, 1])
+    y_all = many(x, lengths=lengths)
+    last = one(x, lengths=lengths)
+    assert last.shape == (B, 2 * H)
+    for b, length in enumerate(lengths):
+        np.testing.assert_array_equal(last[b, :H], y_all[b, length - 1, :H])  # forward: at the length
+        np.testing.assert_array_equal(last[b, H:], y_all[b, 0, H:])  # reverse: ends at step 0
+    weights = np.random.default_rng(11).standard_normal((B, 2 * H))
+    check_layer_gradients(one, x, {"lengths": lengths}, weights)
+
+
+def test_dropout_and_recurrent_dropout_gradients_finite_differences():
+    """Backward uses the very masks of the training forward (re-drawn identically from one seed)."""
+    layer = LSTM(D, 2, num_layers=2, bidirectional=True, dropout=0.4, recurrent_dropout=0.3,
+                 dtype=np.float64, seed=12)
+    x = data(12, batch=2, steps=3)
+    weights = np.random.default_rng(13).standard_normal((2, 3, 4))
+    check_layer_gradients(layer, x, {}, weights, reseed=14)
+    layer.rng = np.random.default_rng(14)
+    assert not np.allclose(layer.forward(x, training=True), layer(x))  # dropout is active when training
+
+
+def test_recurrent_dropout_is_one_mask_per_sequence_applied_in_the_recurrence():
+    p = 0.4
+    layer = LSTM(D, 16, recurrent_dropout=p, dtype=np.float64, seed=15)
+    x = data(15, batch=32)
+    y, h_n, c_n = layer.forward(x, training=True, return_state=True)
+    (mask,) = layer.recurrent_masks
+    assert mask.shape == (32, 16)
+    assert set(np.unique(mask)) == {0.0, 1.0 / (1.0 - p)}
+    assert 0.25 < np.mean(mask == 0) < 0.55
+    bias = layer.bias_ih + layer.bias_hh
+    y_ref, h_ref, c_ref = lstm_forward_variants_ref(x.transpose(1, 0, 2), layer.weight_ih, layer.weight_hh, bias,
+                                                    recurrent_mask=mask)
+    np.testing.assert_allclose(y, y_ref.transpose(1, 0, 2), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(h_n[0], h_ref, rtol=1e-10, atol=1e-12)
+    # Inference draws no mask: the plain LSTM.
+    y_ref, _, _ = lstm_forward_variants_ref(x.transpose(1, 0, 2), layer.weight_ih, layer.weight_hh, bias)
+    np.testing.assert_allclose(layer(x), y_ref.transpose(1, 0, 2), rtol=1e-10, atol=1e-12)
+
+
+def test_encoder_decoder_state_handoff_gradients():
+    """Decoder starts from the encoder's final (h, c); the gradient flows back through dh0/dc0."""
+    encoder = LSTM(D, 2, num_layers=2, dtype=np.float64, seed=16)
+    decoder = LSTM(1, 2, num_layers=2, dtype=np.float64, seed=17)
+    source, target_in = data(16, batch=2, steps=4), data(17, batch=2, steps=3, features=1)
+    weights = np.random.default_rng(18).standard_normal((2, 3, 2))
+
+    def loss():
+        encoder(source)
+        return float(np.sum(decoder(target_in, encoder.h_n, encoder.c_n) * weights))
+
+    encoder.forward(source, training=True)
+    decoder.forward(target_in, encoder.h_n, encoder.c_n, training=True)
+    decoder.backward(weights)
+    d_source = encoder.backward(None, decoder.dh0, decoder.dc0)
+    np.testing.assert_allclose(d_source, numeric_gradient(loss, source), rtol=1e-5, atol=1e-8)
+    for name, value in encoder.parameters().items():
+        np.testing.assert_allclose(encoder.grads[name], numeric_gradient(loss, value), rtol=1e-5, atol=1e-8)
+
+
+def test_stateful_carry_equals_one_long_run():
+    layer = LSTM(D, H, num_layers=2, dtype=np.float64, seed=19)
+    x = data(19, steps=7)
+    whole = layer(x)
+    layer.stateful = True
+    layer.reset_states()
+    parts = [layer(x[:, :3]), layer(x[:, 3:])]
+    np.testing.assert_allclose(np.concatenate(parts, axis=1), whole, rtol=1e-12, atol=1e-14)
+    layer.reset_states()
+    np.testing.assert_array_equal(layer(x[:, :3]), parts[0])
+
+
+def test_reverse_in_length_is_an_involution_that_keeps_padding():
+    sequence = np.arange(4 * 3).reshape(4, 3, 1)  # (T, B, 1)
+    lengths = np.array([4, 2, 0])
+    flipped = reverse_in_length(sequence, lengths)
+    np.testing.assert_array_equal(flipped[:, 0, 0], sequence[::-1, 0, 0])
+    np.testing.assert_array_equal(flipped[:, 1, 0], sequence[[1, 0, 2, 3], 1, 0])
+    np.testing.assert_array_equal(flipped[:, 2, 0], sequence[:, 2, 0])
+    np.testing.assert_array_equal(reverse_in_length(flipped, lengths), sequence)
+
+
+def test_glorot_orthogonal_init_is_the_default():
+    layer = LSTM(5, 4, num_layers=2, bidirectional=True, seed=20, dtype=np.float64)
+    for name, value in layer.parameters().items():
+        if name.startswith("weight_hh"):
+            for gate in range(4):
+                block = value[gate * 4:(gate + 1) * 4]
+                np.testing.assert_allclose(block @ block.T, np.eye(4), atol=1e-12)
+        elif name.startswith("weight_ih"):
+            bound = np.sqrt(6.0 / (value.shape[0] + value.shape[1]))
+            assert np.abs(value).max() <= bound and value.std() > bound / 4
+        elif name.startswith("bias_ih"):
+            np.testing.assert_array_equal(value, np.repeat([0.0, 1.0, 0.0, 0.0], 4))  # forget gate: 1
+        else:
+            assert not value.any()
+    again = LSTM(5, 4, num_layers=2, bidirectional=True, init="glorot_orthogonal", seed=20, dtype=np.float64)
+    for name, value in layer.parameters().items():
+        np.testing.assert_array_equal(value, again.parameters()[name])
+
+
+def test_parameter_names_and_shapes_follow_pytorch():
+    layer = LSTM(D, H, num_layers=2, bidirectional=True)
+    shapes = {name: value.shape for name, value in layer.parameters().items()}
+    assert shapes["weight_ih_l0"] == (4 * H, D) and shapes["weight_ih_l1_reverse"] == (4 * H, 2 * H)
+    assert shapes["weight_hh_l1"] == (4 * H, H) and shapes["bias_hh_l0_reverse"] == (4 * H,)
+    assert len(shapes) == 16 and layer.output_shape((None, D)) == (None, 2 * H)
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"num_layers": 0}, ValueError, "num_layers"),
+    ({"dropout": 1.0}, ValueError, "dropout"),
+    ({"recurrent_dropout": -0.1}, ValueError, "recurrent_dropout"),
+    ({"init": "zeros"}, ValueError, "init"),
+    ({"colour": "blue"}, TypeError, "colour"),
+    ({"peephole": True}, NotImplementedError, "peephole"),
+])
+def test_bad_options_are_refused(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        LSTM(D, H, **kwargs)
+
+
+def test_bad_lengths_are_refused():
+    layer = LSTM(D, H)
+    x = data(0, dtype=np.float32)
+    for lengths, error in ((np.array([1, 2]), ValueError), (np.array([1, 2, 6]), ValueError),
+                           (np.array([1.0, 2.0, 3.0]), TypeError), ([1, 2, 3], TypeError)):
+        with pytest.raises(error, match="lengths"):
+            layer(x, lengths=lengths)
