@@ -152,6 +152,16 @@ std::vector<int64_t> optional_lengths(const py::object& obj, const LstmDims& d) 
     return lengths;
 }
 
+// cell_activation: 'tanh' or 'identity'; returns whether it is the identity.
+bool parse_cell_activation(const py::object& obj) {
+    if (!py::isinstance<py::str>(obj))
+        throw py::type_error("cell_activation must be 'tanh' or 'identity', got " + type_name(obj));
+    const std::string name = obj.cast<std::string>();
+    if (name != "tanh" && name != "identity")
+        throw py::value_error("cell_activation must be 'tanh' or 'identity', got '" + name + "'");
+    return name == "identity";
+}
+
 class LstmCache {
   public:
     DType dtype;
@@ -168,7 +178,8 @@ py::array new_array(const std::vector<int64_t>& shape) {
 template <typename T>
 py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::array& w_hh, const py::array& b,
                         const py::object& h0, const py::object& c0, const LstmDims& d, bool training,
-                        const std::vector<int64_t>& lengths, const py::object& recurrent_mask) {
+                        const std::vector<int64_t>& lengths, const py::object& recurrent_mask,
+                        const py::object& peephole, bool identity_output) {
     py::array y = new_array<T>({d.steps, d.batch, d.hidden});
     py::array h_n = new_array<T>({d.batch, d.hidden});
     py::array c_n = new_array<T>({d.batch, d.hidden});
@@ -192,9 +203,12 @@ py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::arr
     LstmSequenceOptions<T> options;
     options.lengths = lengths.empty() ? nullptr : lengths.data();
     options.recurrent_mask = data_or_null<T>(recurrent_mask);
+    LstmCellOptions<T> cell;
+    cell.peephole = data_or_null<T>(peephole);
+    cell.identity_output = identity_output;
     {
         py::gil_scoped_release release;
-        lstm_forward<T>(kernels, threads, d, options, px, pw_ih, pw_hh, pb, ph0, pc0, py_, ph_n, pc_n, record);
+        lstm_forward<T>(kernels, threads, d, cell, options, px, pw_ih, pw_hh, pb, ph0, pc0, py_, ph_n, pc_n, record);
     }
     py::object cache_object = cache ? py::cast(std::move(cache)) : py::object(py::none());
     return py::make_tuple(y, h_n, c_n, cache_object);
@@ -229,7 +243,8 @@ CheckedWeights check_weights(const py::object& w_ih_obj, const py::object& w_hh_
 
 py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_obj, const py::object& w_hh_obj,
                                const py::object& b_obj, const py::object& h0_obj, const py::object& c0_obj,
-                               bool training, const py::object& lengths_obj, const py::object& mask_obj) {
+                               bool training, const py::object& lengths_obj, const py::object& mask_obj,
+                               const py::object& peephole_obj, const py::object& activation_obj) {
     py::array x = require_float_array(x_obj, "x");
     const DType dtype = dtype_of(x);
     CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype, "x");
@@ -247,9 +262,14 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
     py::object c0 = optional_array(c0_obj, dtype, "x", {d.batch, d.hidden}, "c0", "(B, H)");
     const std::vector<int64_t> lengths = optional_lengths(lengths_obj, d);
     py::object mask = optional_array(mask_obj, dtype, "x", {d.batch, d.hidden}, "recurrent_mask", "(B, H)");
+    py::object peephole = optional_array(peephole_obj, dtype, "x", {3, d.hidden}, "peephole", "(3, H)");
+    const bool identity_output = parse_cell_activation(activation_obj);
     x = contiguous(x);
-    if (dtype == DType::f32) return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask);
-    return forward_typed<double>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask);
+    if (dtype == DType::f32)
+        return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole,
+                                    identity_output);
+    return forward_typed<double>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole,
+                                 identity_output);
 }
 
 template <typename T>
@@ -262,14 +282,17 @@ py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& 
     py::array db = new_array<T>({4 * d.hidden});
     py::array dh0 = new_array<T>({d.batch, d.hidden});
     py::array dc0 = new_array<T>({d.batch, d.hidden});
+    const bool peephole = record.peephole.size() > 0;
+    py::array dpeephole = peephole ? new_array<T>({3, d.hidden}) : py::array();
     const T *pdy = data_or_null<T>(dy), *pdh_n = data_or_null<T>(dh_n), *pdc_n = data_or_null<T>(dc_n);
     T *pdx = data_of<T>(dx), *pdw_ih = data_of<T>(dw_ih), *pdw_hh = data_of<T>(dw_hh), *pdb = data_of<T>(db);
-    T *pdh0 = data_of<T>(dh0), *pdc0 = data_of<T>(dc0);
+    T *pdh0 = data_of<T>(dh0), *pdc0 = data_of<T>(dc0), *pdp = peephole ? data_of<T>(dpeephole) : nullptr;
     const int threads = ThreadPool::instance().num_threads();
     {
         py::gil_scoped_release release;
-        lstm_backward<T>(threads, record, pdy, pdh_n, pdc_n, pdx, pdw_ih, pdw_hh, pdb, pdh0, pdc0);
+        lstm_backward<T>(threads, record, pdy, pdh_n, pdc_n, pdx, pdw_ih, pdw_hh, pdb, pdh0, pdc0, pdp);
     }
+    if (peephole) return py::make_tuple(dx, dw_ih, dw_hh, db, dh0, dc0, dpeephole);
     return py::make_tuple(dx, dw_ih, dw_hh, db, dh0, dc0);
 }
 
@@ -351,7 +374,7 @@ class PackedLstm {
         const T* w_hh = static_cast<const T*>(w.w_hh.data());
         const T* b = static_cast<const T*>(w.b.data());
         py::gil_scoped_release release;
-        lstm_pack_weights(kernels, w.input, w.hidden, w_ih, w_hh, b, true, packed);
+        lstm_pack_weights(kernels, w.input, w.hidden, w_ih, w_hh, b, LstmCellOptions<T>{}, true, packed);
     }
 
     py::array require_state(const py::object& obj, const char* name, const std::vector<int64_t>& shape) const {
@@ -464,7 +487,8 @@ PYBIND11_MODULE(_core, m) {
 
     m.def("lstm_forward", &lstm_forward_binding, py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
           py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::kw_only(), py::arg("training") = false,
-          py::arg("lengths") = py::none(), py::arg("recurrent_mask") = py::none(),
+          py::arg("lengths") = py::none(), py::arg("recurrent_mask") = py::none(), py::arg("peephole") = py::none(),
+          py::arg("cell_activation") = "tanh",
           R"doc(Run a single-layer LSTM over a whole sequence.
 
 Arguments (float32 or float64, one dtype for all; any strides, copied if not contiguous):
@@ -481,6 +505,10 @@ Arguments (float32 or float64, one dtype for all; any strides, copied if not con
     recurrent_mask: None, or (B, H): variational recurrent dropout (Gal & Ghahramani 2016).
         The recurrence reads h_{t-1} * recurrent_mask, the same mask at every step; y, h_n
         are the unmasked h. The caller draws the mask (already scaled by 1/(1-p)).
+    peephole: None, or (3, H) diagonal peephole weights p_i, p_f, p_o (Gers & Schmidhuber
+        2000): a_i += p_i * c_{t-1}, a_f += p_f * c_{t-1}, a_o += p_o * c_t. (ONNX's P input
+        holds them in the order i, o, f.)
+    cell_activation: 'tanh' (default) or 'identity': h_t = o * tanh(c_t) or o * c_t.
 
 Returns (y, h_n, c_n, cache): y (T, B, H) every h_t; h_n, c_n (B, H) the final states;
 cache an LstmCache when training=True, else None. Inputs are never modified.
@@ -498,7 +526,8 @@ Arguments (the dtype of the forward pass):
     dc_n: (B, H) gradient w.r.t. c_n, or None.
     cache: the LstmCache from lstm_forward(..., training=True).
 
-Returns (dx, dw_ih, dw_hh, db, dh0, dc0) with the shapes of x, w_ih, w_hh, b, h0, c0.
+Returns (dx, dw_ih, dw_hh, db, dh0, dc0) with the shapes of x, w_ih, w_hh, b, h0, c0,
+followed by dpeephole (3, H) when the forward pass had peepholes.
 db is the gradient of the summed bias (use it for both bias_ih and bias_hh in PyTorch).)doc");
 
     py::class_<PackedLstm>(m, "PackedLSTM",

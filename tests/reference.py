@@ -48,17 +48,23 @@ class LstmRefCache:
     cell: np.ndarray  # (T+1, B, H): cell[0] = c0, cell[t] = c_t
     gates: np.ndarray  # (T, B, 4H): activated [i | f | g | o] of each step
     mask: np.ndarray  # (B, H): the recurrence reads h_{t-1} * mask (ones without recurrent dropout)
+    peephole: object = None  # (3, H) or None
+    identity_output: bool = False
 
 
-def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None):
+def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, peephole=None, identity_output=False):
     """Returns (y, h_n, c_n, cache); h0/c0 None mean zeros.
 
     recurrent_mask (B, H): variational recurrent dropout, a_t reads h_{t-1} * mask instead of h_{t-1}.
+    peephole (3, H): p_i, p_f, p_o; a_i += p_i * c_{t-1}, a_f += p_f * c_{t-1}, a_o += p_o * c_t.
+    identity_output: h_t = o * c_t instead of o * tanh(c_t).
     """
     x, w_ih, w_hh, b = (np.asarray(a, dtype=np.float64) for a in (x, w_ih, w_hh, b))
     T, B, _ = x.shape
     H = w_hh.shape[1]
     mask = np.ones((B, H)) if recurrent_mask is None else np.asarray(recurrent_mask, dtype=np.float64)
+    p = None if peephole is None else np.asarray(peephole, dtype=np.float64)
+    activation = (lambda c: c) if identity_output else np.tanh
     hidden = np.zeros((T + 1, B, H))
     cell = np.zeros((T + 1, B, H))
     gates = np.zeros((T, B, 4 * H))
@@ -69,20 +75,24 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None):
 
     for t in range(T):
         a = x[t] @ w_ih.T + (hidden[t] * mask) @ w_hh.T + b
+        if peephole is not None:  # (not even 0 * c: an infinite c must not become NaN without them)
+            a[:, : 2 * H] += np.concatenate([p[0] * cell[t], p[1] * cell[t]], axis=1)
         i = sigmoid(a[:, 0 * H : 1 * H])
         f = sigmoid(a[:, 1 * H : 2 * H])
         g = np.tanh(a[:, 2 * H : 3 * H])
-        o = sigmoid(a[:, 3 * H : 4 * H])
         cell[t + 1] = f * cell[t] + i * g
-        hidden[t + 1] = o * np.tanh(cell[t + 1])
+        o = sigmoid(a[:, 3 * H : 4 * H] + (0.0 if peephole is None else p[2] * cell[t + 1]))
+        hidden[t + 1] = o * activation(cell[t + 1])
         gates[t] = np.concatenate([i, f, g, o], axis=1)
 
-    cache = LstmRefCache(x=x, w_ih=w_ih, w_hh=w_hh, hidden=hidden, cell=cell, gates=gates, mask=mask)
+    cache = LstmRefCache(x=x, w_ih=w_ih, w_hh=w_hh, hidden=hidden, cell=cell, gates=gates, mask=mask,
+                         peephole=p, identity_output=identity_output)
     return hidden[1:].copy(), hidden[T].copy(), cell[T].copy(), cache
 
 
 def lstm_backward_ref(dy, dh_n, dc_n, cache):
-    """Returns (dx, dw_ih, dw_hh, db, dh0, dc0); dy/dh_n/dc_n None mean zeros."""
+    """Returns (dx, dw_ih, dw_hh, db, dh0, dc0), and dpeephole when the forward had peepholes;
+    dy/dh_n/dc_n None mean zeros."""
     x, w_ih, w_hh = cache.x, cache.w_ih, cache.w_hh
     T, B, _ = x.shape
     H = w_hh.shape[1]
@@ -94,26 +104,35 @@ def lstm_backward_ref(dy, dh_n, dc_n, cache):
     dw_ih = np.zeros_like(w_ih)
     dw_hh = np.zeros_like(w_hh)
     db = np.zeros(4 * H)
+    p = cache.peephole
+    dp = np.zeros((3, H))
     for t in reversed(range(T)):
         i, f, g, o = np.split(cache.gates[t], 4, axis=1)
-        c_prev, tanh_c = cache.cell[t], np.tanh(cache.cell[t + 1])
+        c_prev, c = cache.cell[t], cache.cell[t + 1]
+        act, slope = (c, 1.0) if cache.identity_output else (np.tanh(c), 1.0 - np.tanh(c) ** 2)
         dh = dy[t] + dh
-        dc = dc + dh * o * (1.0 - tanh_c**2)
+        da_o = dh * act * o * (1.0 - o)
+        dc = dc + dh * o * slope + (0.0 if p is None else da_o * p[2])
         da = np.concatenate(
             [
                 dc * g * i * (1.0 - i),
                 dc * c_prev * f * (1.0 - f),
                 dc * i * (1.0 - g**2),
-                dh * tanh_c * o * (1.0 - o),
+                da_o,
             ],
             axis=1,
         )
+        da_i, da_f = da[:, :H], da[:, H : 2 * H]
+        if p is not None:
+            dp += np.stack([(da_i * c_prev).sum(0), (da_f * c_prev).sum(0), (da_o * c).sum(0)])
         dx[t] = da @ w_ih
         dw_ih += da.T @ x[t]
         dw_hh += da.T @ (cache.hidden[t] * cache.mask)
         db += da.sum(axis=0)
         dh = (da @ w_hh) * cache.mask
-        dc = dc * f
+        dc = dc * f if p is None else dc * f + da_i * p[0] + da_f * p[1]
+    if cache.peephole is not None:
+        return dx, dw_ih, dw_hh, db, dh, dc, dp
     return dx, dw_ih, dw_hh, db, dh, dc
 
 

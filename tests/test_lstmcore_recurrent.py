@@ -5,6 +5,7 @@ finite differences."""
 
 from __future__ import annotations
 
+import fast_lstm
 import numpy as np
 import pytest
 
@@ -138,6 +139,24 @@ def test_gradients_with_lengths_bidirectional_stacked_finite_differences():
     check_layer_gradients(layer, x, {"lengths": np.array([4, 2])}, weights)
 
 
+def test_peephole_identity_layers_gradients_finite_differences():
+    layer = LSTM(D, 2, num_layers=2, bidirectional=True, dtype=np.float64, seed=10, peephole=True,
+                 cell_activation="identity")
+    assert layer.parameters()["weight_peephole_l1_reverse"].shape == (3, 2)
+    x = data(11, batch=2, steps=4)
+    weights = np.random.default_rng(12).standard_normal((2, 4, 4))
+    check_layer_gradients(layer, x, {"lengths": np.array([4, 3])}, weights)
+
+
+def test_peephole_layer_runs_the_peephole_kernel():
+    layer = LSTM(D, H, dtype=np.float64, seed=13, peephole=True)
+    x = data(14)
+    w = layer.parameters()
+    expected = fast_lstm.lstm_forward(np.ascontiguousarray(x.transpose(1, 0, 2)), w["weight_ih"], w["weight_hh"],
+                                      w["bias_ih"] + w["bias_hh"], peephole=w["weight_peephole"])[0]
+    np.testing.assert_array_equal(layer.forward(x), expected.transpose(1, 0, 2))
+
+
 def test_return_sequences_false_is_the_final_hidden_state():
     many = LSTM(D, H, num_layers=2, bidirectional=True, dtype=np.float64, seed=10)
     one = LSTM(D, H, num_layers=2, bidirectional=True, return_sequences=False, dtype=np.float64, seed=10)
@@ -257,7 +276,9 @@ def test_parameter_names_and_shapes_follow_pytorch():
     ({"recurrent_dropout": -0.1}, ValueError, "recurrent_dropout"),
     ({"init": "zeros"}, ValueError, "init"),
     ({"colour": "blue"}, TypeError, "colour"),
-    ({"peephole": True}, NotImplementedError, "peephole"),
+    ({"peephole": "yes"}, TypeError, "peephole"),
+    ({"cell_activation": "relu"}, ValueError, "cell_activation"),
+    ({"proj_size": 2}, NotImplementedError, "proj_size"),
 ])
 def test_bad_options_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):

@@ -60,6 +60,8 @@ struct LstmForwardStep {
     T* h_masked_out;
     T* c_out;
     T* gates_out;
+    const T* peephole;     // (3, Hp): p_i, p_f on c_{t-1}, p_o on c_t; null: none
+    bool identity_output;  // h_t = o * c_t instead of o * tanh(c_t)
 };
 
 // One backward step of the standard LSTM, elementwise, for all B rows.
@@ -79,6 +81,9 @@ struct LstmBackwardStep {
     const T* dh;
     T* dc;
     T* dgates_t;
+    const T* peephole;  // (3, Hp) as in the forward step; null: none
+    T* dpeephole;       // (3, Hp) accumulated (+=) over rows and steps
+    bool identity_output;
 };
 
 // out (B, ld_out) += a (B, K) W^T for W (rows, K) row-major, as the caller stores it.

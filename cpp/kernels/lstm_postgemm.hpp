@@ -4,10 +4,14 @@
 //   [a_i a_f a_g a_o] = x_t W_ih^T + b + h_{t-1} W_hh^T
 //   i = sigma(a_i)  f = sigma(a_f)  g = tanh(a_g)  o = sigma(a_o)
 //   c_t = f * c_{t-1} + i * g          h_t = o * tanh(c_t)
+// Options: peepholes (Gers & Schmidhuber 2000) add p_i * c_{t-1} to a_i, p_f * c_{t-1} to a_f
+// and p_o * c_t to a_o (o is then computed after c_t); identity output makes h_t = o * c_t.
 // Backward, with dh = dL/dh_t (from y_t and from step t+1), dc = dL/dc_t from step t+1:
-//   do = dh * tanh(c_t)                dc += dh * o * (1 - tanh(c_t)^2)
+//   do = dh * tanh(c_t)                dc += dh * o * (1 - tanh(c_t)^2)  (+ da_o * p_o)
 //   da_i = dc * g * i(1-i)   da_f = dc * c_{t-1} * f(1-f)
-//   da_g = dc * i * (1-g^2)  da_o = do * o(1-o)       dL/dc_{t-1} = dc * f
+//   da_g = dc * i * (1-g^2)  da_o = do * o(1-o)
+//   dL/dc_{t-1} = dc * f (+ da_i * p_i + da_f * p_f)
+//   dp_i += da_i * c_{t-1}   dp_f += da_f * c_{t-1}   dp_o += da_o * c_t
 // dh_{t-1} = da W_hh is a GEMM done by the driver (ops/lstm_backward.cpp).
 //
 // Layouts: see LstmForwardStep / LstmBackwardStep in kernel_table.hpp. One tile
@@ -102,12 +106,18 @@ inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_
     gate_product<T, R>(acc, h_prev, s.w_hh_packed + block * s.hidden * 4 * VL, s.hidden);
     for (int r = 0; r < R; ++r) {
         const int64_t row = b0 + r;
+        const V c_prev = V::load(s.c_prev + row * s.hidden_padded + unit0);
+        if (s.peephole) {
+            acc[r][0] = fma(V::load(s.peephole + unit0), c_prev, acc[r][0]);
+            acc[r][1] = fma(V::load(s.peephole + s.hidden_padded + unit0), c_prev, acc[r][1]);
+        }
         const V i = sigmoid<T>(acc[r][0]);
         const V f = sigmoid<T>(acc[r][1]);
         const V g = tanh<T>(acc[r][2]);
+        const V c = fma(f, c_prev, i * g);
+        if (s.peephole) acc[r][3] = fma(V::load(s.peephole + 2 * s.hidden_padded + unit0), c, acc[r][3]);
         const V o = sigmoid<T>(acc[r][3]);
-        const V c = fma(f, V::load(s.c_prev + row * s.hidden_padded + unit0), i * g);
-        const V h = o * tanh<T>(c);
+        const V h = o * (s.identity_output ? c : tanh<T>(c));
         c.store(s.c_out + row * s.hidden_padded + unit0);
         T* h_out = s.h_out + row * s.ld_h_out + unit0;
         if (units == VL) h.store(h_out);
@@ -185,15 +195,27 @@ void lstm_backward_step(const LstmBackwardStep<T>& s, int64_t block_begin, int64
                 const T* dy = s.dy_t + row * s.hidden + unit0;
                 dh = dh + (units == VL ? V::load(dy) : V::load_partial(dy, units));
             }
-            const V tanh_c = tanh<T>(V::load(s.c_t + at));
-            const V d_o = dh * tanh_c;
-            const V dc = fma(dh * o, one - tanh_c * tanh_c, V::load(s.dc + at));
-            (dc * f).store(s.dc + at);
+            const V c = V::load(s.c_t + at), c_prev = V::load(s.c_prev + at);
+            // h = o * act(c): act = tanh (act' = 1 - tanh^2) or the identity (act' = 1).
+            const V act_c = s.identity_output ? c : tanh<T>(c);
+            const V act_slope = s.identity_output ? one : one - act_c * act_c;
+            const V da_o = dh * act_c * o * (one - o);
+            V dc = fma(dh * o, act_slope, V::load(s.dc + at));
+            if (s.peephole) dc = fma(da_o, V::load(s.peephole + 2 * hp + unit0), dc);  // a_o read c_t
 
             const V da_i = dc * g * i * (one - i);
-            const V da_f = dc * V::load(s.c_prev + at) * f * (one - f);
+            const V da_f = dc * c_prev * f * (one - f);
             const V da_g = dc * i * (one - g * g);
-            const V da_o = d_o * o * (one - o);
+            V dc_prev = dc * f;
+            if (s.peephole) {  // a_i and a_f read c_{t-1}
+                dc_prev = fma(da_i, V::load(s.peephole + unit0), dc_prev);
+                dc_prev = fma(da_f, V::load(s.peephole + hp + unit0), dc_prev);
+                T* dp = s.dpeephole + unit0;
+                fma(da_i, c_prev, V::load(dp)).store(dp);
+                fma(da_f, c_prev, V::load(dp + hp)).store(dp + hp);
+                fma(da_o, c, V::load(dp + 2 * hp)).store(dp + 2 * hp);
+            }
+            dc_prev.store(s.dc + at);
             T* out = s.dgates_t + row * 4 * s.hidden + unit0;
             if (units == VL) {
                 da_i.store(out);

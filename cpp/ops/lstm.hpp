@@ -25,6 +25,13 @@ struct LstmSequenceOptions {
                                         // dropout, one mask for all steps); null: plain h_{t-1}
 };
 
+// The cell's variant (lstm_postgemm.hpp), fixed by the weights rather than the batch.
+template <typename T>
+struct LstmCellOptions {
+    const T* peephole = nullptr;   // (3, H): p_i, p_f, p_o; null: no peepholes
+    bool identity_output = false;  // h_t = o * c_t
+};
+
 // What lstm_backward needs from a training forward pass. Per-step arrays hold the N rows
 // of `rows` (sequence_rows.hpp): (T * B) of them without lengths, in the caller's order.
 template <typename T>
@@ -34,6 +41,8 @@ struct LstmTrainingRecord {
     int64_t hidden_padded = 0;
     SequenceRows rows;
     AlignedBuffer<T> recurrent_mask;   // (B, H) in sorted order; empty without one
+    AlignedBuffer<T> peephole;         // (3, Hp); empty without peepholes
+    bool identity_output = false;
     AlignedBuffer<T> x_packed;         // x rows (N, D) as GEMM B panels, for dW_ih = dG^T x
     AlignedBuffer<T> hidden_states;    // (B + N, H): h_0, then each row's h_t; times the mask if any
                                        // (what the recurrence read, so what dW_hh needs)
@@ -53,12 +62,14 @@ struct LstmPackedWeights {
     AlignedBuffer<T> w_ih_fused;  // [unit block][D][i f g o][VL]: the input product inside single steps
     AlignedBuffer<T> w_hh_fused;  // [unit block][H][i f g o][VL]
     AlignedBuffer<T> bias;        // (4*Hp) gate-interleaved
+    AlignedBuffer<T> peephole;    // (3, Hp); empty without peepholes
+    bool identity_output = false;
 };
 
 // for_steps: also pack w_ih_fused (needed by lstm_step only).
 template <typename T>
 void lstm_pack_weights(const Kernels<T>& kernels, int64_t input, int64_t hidden, const T* w_ih, const T* w_hh,
-                       const T* bias, bool for_steps, LstmPackedWeights<T>* packed);
+                       const T* bias, const LstmCellOptions<T>& cell, bool for_steps, LstmPackedWeights<T>* packed);
 
 // h0, c0 may be null (zeros); record null = inference (nothing saved). w_ih and w_hh are
 // the raw weights, read only when recording (backward wants them in other layouts).
@@ -71,9 +82,9 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
 
 // lstm_pack_weights + lstm_forward_packed.
 template <typename T>
-void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const LstmSequenceOptions<T>& options,
-                  const T* x, const T* w_ih, const T* w_hh, const T* bias, const T* h0, const T* c0, T* y, T* h_n,
-                  T* c_n, LstmTrainingRecord<T>* record);
+void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const LstmCellOptions<T>& cell,
+                  const LstmSequenceOptions<T>& options, const T* x, const T* w_ih, const T* w_hh, const T* bias,
+                  const T* h0, const T* c0, T* y, T* h_n, T* c_n, LstmTrainingRecord<T>* record);
 
 // One step for B rows: x_t (B, D), h, c (B, H) -> h_out, c_out (B, H). h_out must not
 // overlap h; c_out may be c. Packed with for_steps.
@@ -82,10 +93,11 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t batch, c
                T* h_out, T* c_out);
 
 // dy, dh_n, dc_n may be null (zeros); dy past a sequence's length is ignored and dx there
-// is zero. Outputs are overwritten, not accumulated.
+// is zero. dpeephole (3, H) is written when the forward pass had peepholes. Outputs are
+// overwritten, not accumulated.
 template <typename T>
 void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy, const T* dh_n, const T* dc_n,
-                   T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0);
+                   T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0, T* dpeephole);
 
 // Threads worth using for a recurrence whose step costs this many flops.
 int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks);

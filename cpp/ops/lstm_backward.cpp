@@ -12,7 +12,7 @@ namespace fast_lstm {
 
 template <typename T>
 void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy, const T* dh_n, const T* dc_n,
-                   T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0) {
+                   T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0, T* dpeephole) {
     const Kernels<T>& kernels = *record.kernels;
     const LstmDims& dims = record.dims;
     const SequenceRows& rows = record.rows;
@@ -45,6 +45,9 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     }
 
     AlignedBuffer<T> dgates(N * 4 * H);  // dL/d(pre-activation), (N, 4H) gate-major
+    const T* peephole = record.peephole.size() ? record.peephole.data() : nullptr;
+    AlignedBuffer<T> dpeephole_padded(peephole ? 3 * Hp : 0);
+    dpeephole_padded.fill_zero();
     AlignedBuffer<T> dh(B * Hp), dc(B * Hp), h_prev_packed(packed_b_size(N, H, nr));
     dh.fill_zero();
     dc.fill_zero();
@@ -80,6 +83,9 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             step.dh = dh.data();
             step.dc = dc.data();
             step.dgates_t = dgates.data() + at * 4 * H;
+            step.peephole = peephole;
+            step.dpeephole = dpeephole_padded.data();
+            step.identity_output = record.identity_output;
             if (block_begin < block_end) kernels.lstm_backward_step(step, block_begin, block_end);
             team.sync();  // every unit's dG_t is needed by every thread's dh GEMM
             if (panel_begin < panel_end) {
@@ -126,6 +132,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         std::memset(dw_hh, 0, sizeof(T) * 4 * H * H);
     }
     if (!dense) scatter_sequence_rows(rows, dx, dx_rows, D);
+    if (peephole && dpeephole) copy_rows(dpeephole, H, dpeephole_padded.data(), Hp, 3, H);
     for (int64_t j = 0; j < B; ++j) {
         std::memcpy(dh0 + rows.order[j] * H, dh.data() + j * Hp, sizeof(T) * H);
         std::memcpy(dc0 + rows.order[j] * H, dc.data() + j * Hp, sizeof(T) * H);
@@ -133,8 +140,8 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
 }
 
 template void lstm_backward<float>(int, const LstmTrainingRecord<float>&, const float*, const float*, const float*,
-                                   float*, float*, float*, float*, float*, float*);
+                                   float*, float*, float*, float*, float*, float*, float*);
 template void lstm_backward<double>(int, const LstmTrainingRecord<double>&, const double*, const double*,
-                                    const double*, double*, double*, double*, double*, double*, double*);
+                                    const double*, double*, double*, double*, double*, double*, double*, double*);
 
 }  // namespace fast_lstm

@@ -21,7 +21,7 @@ int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks)
 
 template <typename T>
 void lstm_pack_weights(const Kernels<T>& kernels, int64_t D, int64_t H, const T* w_ih, const T* w_hh,
-                       const T* bias, bool for_steps, LstmPackedWeights<T>* packed) {
+                       const T* bias, const LstmCellOptions<T>& cell, bool for_steps, LstmPackedWeights<T>* packed) {
     const int64_t VL = kernels.vector_width, Hp = round_up(H, VL), G = 4 * Hp, blocks = Hp / VL;
     const int64_t nr = kernels.gemm_nr;
     packed->kernels = &kernels;
@@ -41,13 +41,21 @@ void lstm_pack_weights(const Kernels<T>& kernels, int64_t D, int64_t H, const T*
     interleave_gate_rows(interleaved.data(), w_hh, H, H, VL);
     pack_b_panels(packed->w_hh_fused.data(), interleaved.data(), 1, H, H, G, 4 * VL, 0, blocks);
     interleave_gate_rows(packed->bias.data(), bias, H, 1, VL);
+    packed->identity_output = cell.identity_output;
+    if (cell.peephole) {
+        packed->peephole = AlignedBuffer<T>(3 * Hp);
+        packed->peephole.fill_zero();
+        copy_rows(packed->peephole.data(), Hp, cell.peephole, H, 3, H);
+    }
 }
 
 // One inference step of a few rows: the weights are read once, where they lie. Packing them
 // would read and write all of them into fresh memory, several times this step's own cost.
 template <typename T>
-bool unpacked_step_pays(const LstmDims& dims, const LstmSequenceOptions<T>& options, const LstmTrainingRecord<T>* record) {
-    return dims.steps == 1 && dims.batch <= 16 && !record && !options.lengths && !options.recurrent_mask;
+bool unpacked_step_pays(const LstmDims& dims, const LstmCellOptions<T>& cell, const LstmSequenceOptions<T>& options,
+                        const LstmTrainingRecord<T>* record) {
+    return dims.steps == 1 && dims.batch <= 16 && !record && !options.lengths && !options.recurrent_mask &&
+           !cell.peephole && !cell.identity_output;  // the standard cell only
 }
 
 template <typename T>
@@ -80,15 +88,15 @@ void lstm_forward_unpacked_step(const Kernels<T>& kernels, int threads, const Ls
 }
 
 template <typename T>
-void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const LstmSequenceOptions<T>& options,
-                  const T* x, const T* w_ih, const T* w_hh, const T* bias, const T* h0, const T* c0, T* y, T* h_n,
-                  T* c_n, LstmTrainingRecord<T>* record) {
-    if (unpacked_step_pays(dims, options, record)) {
+void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const LstmCellOptions<T>& cell,
+                  const LstmSequenceOptions<T>& options, const T* x, const T* w_ih, const T* w_hh, const T* bias,
+                  const T* h0, const T* c0, T* y, T* h_n, T* c_n, LstmTrainingRecord<T>* record) {
+    if (unpacked_step_pays(dims, cell, options, record)) {
         lstm_forward_unpacked_step(kernels, threads, dims, x, w_ih, w_hh, bias, h0, c0, y, h_n, c_n);
         return;
     }
     LstmPackedWeights<T> packed;
-    lstm_pack_weights(kernels, dims.input, dims.hidden, w_ih, w_hh, bias, false, &packed);
+    lstm_pack_weights(kernels, dims.input, dims.hidden, w_ih, w_hh, bias, cell, false, &packed);
     lstm_forward_packed(packed, threads, dims, options, x, w_ih, w_hh, h0, c0, y, h_n, c_n, record);
 }
 
@@ -163,6 +171,11 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         record->hidden_padded = Hp;
         record->rows = rows;
         record->recurrent_mask = std::move(mask_buffer);
+        record->identity_output = packed.identity_output;
+        if (packed.peephole.size()) {
+            record->peephole = AlignedBuffer<T>(3 * Hp);
+            std::memcpy(record->peephole.data(), packed.peephole.data(), sizeof(T) * 3 * Hp);
+        }
         record->cell_states = AlignedBuffer<T>((B + N) * Hp);
         record->gates = AlignedBuffer<T>(N * G);
         record->x_packed = AlignedBuffer<T>(packed_b_size(N, D, nr));
@@ -229,6 +242,8 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
                 step.c_out = cells;
                 step.gates_out = nullptr;
             }
+            step.peephole = packed.peephole.size() ? packed.peephole.data() : nullptr;
+            step.identity_output = packed.identity_output;
             if (block_begin < block_end) kernels.lstm_forward_step(step, block_begin, block_end);
             team.sync();
         }
@@ -275,6 +290,8 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
     step.h_out = h_out;
     step.ld_h_out = H;
     step.c_out = cells.data() + B * Hp;
+    step.peephole = packed.peephole.size() ? packed.peephole.data() : nullptr;
+    step.identity_output = packed.identity_output;
 
     const LstmDims dims{1, B, D, H};
     threads = lstm_threads_for(threads, dims, blocks);
@@ -287,9 +304,10 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
 }
 
 #define FAST_LSTM_INSTANTIATE(T)                                                                                  \
-    template void lstm_pack_weights<T>(const Kernels<T>&, int64_t, int64_t, const T*, const T*, const T*, bool,  \
-                                       LstmPackedWeights<T>*);                                                  \
-    template void lstm_forward<T>(const Kernels<T>&, int, const LstmDims&, const LstmSequenceOptions<T>&,        \
+    template void lstm_pack_weights<T>(const Kernels<T>&, int64_t, int64_t, const T*, const T*, const T*,        \
+                                       const LstmCellOptions<T>&, bool, LstmPackedWeights<T>*);                 \
+    template void lstm_forward<T>(const Kernels<T>&, int, const LstmDims&, const LstmCellOptions<T>&,            \
+                                  const LstmSequenceOptions<T>&,                                                 \
                                   const T*, const T*, const T*, const T*, const T*, const T*, T*, T*, T*,        \
                                   LstmTrainingRecord<T>*);                                                       \
     template void lstm_forward_packed<T>(const LstmPackedWeights<T>&, int, const LstmDims&,                      \

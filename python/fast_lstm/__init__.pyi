@@ -54,13 +54,16 @@ def lstm_forward(
     training: bool = False,
     lengths: Optional[Union[npt.NDArray[np.integer], Sequence[int]]] = None,
     recurrent_mask: Optional[FloatArray] = None,
+    peephole: Optional[FloatArray] = None,
+    cell_activation: Literal["tanh", "identity"] = "tanh",
 ) -> Tuple[FloatArray, FloatArray, FloatArray, Optional[LstmCache]]: ...
 def lstm_backward(
     dy: Optional[FloatArray],
     dh_n: Optional[FloatArray],
     dc_n: Optional[FloatArray],
     cache: LstmCache,
-) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]: ...
+) -> Tuple[FloatArray, ...]:
+    """(dx, dw_ih, dw_hh, db, dh0, dc0), then dpeephole when the forward pass had peepholes."""
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def isa() -> Literal["avx512", "avx2", "generic"]: ...

@@ -35,8 +35,8 @@ from .recurrent import Recurrent
 
 # Options of issue 3's cell variants; passed to the kernels when they accept them.
 CELL_OPTIONS = ("peephole", "forget_gate", "couple_input_forget", "cell_activation", "proj_size")
-# Variants that add parameters (peephole weights, the projection W_hr): the layer would have to hold them.
-_OPTIONS_WITH_PARAMETERS = ("peephole", "proj_size")
+# Variants that add parameters the layer does not hold yet (the projection W_hr).
+_OPTIONS_WITH_PARAMETERS = ("proj_size",)
 
 
 def kernel_accepts(function: Any, keyword: str) -> bool:
@@ -75,6 +75,8 @@ class LSTM(Recurrent):
         Seed of a fresh generator, or a Generator, for the initial parameters and the dropout masks.
     **cell_options :
         Cell variants by name (see CELL_OPTIONS); refused unless the installed kernels support them.
+        peephole=True adds weight_peephole (3, H) = p_i, p_f, p_o to every layer and direction
+        (Gers & Schmidhuber 2000); cell_activation="identity" makes h_t = o * c_t.
 
     Usage::
 
@@ -90,6 +92,13 @@ class LSTM(Recurrent):
 
     def _check_cell_options(self, options: Dict[str, Any]) -> Dict[str, Any]:
         options = super()._check_cell_options(options)
+        if "peephole" in options:
+            if not isinstance(options["peephole"], (bool, np.bool_)):
+                raise TypeError(f"peephole must be True or False, got {options['peephole']!r}")
+            if not options["peephole"]:
+                del options["peephole"]  # the standard cell: nothing to pass or save
+        if options.get("cell_activation", "tanh") not in ("tanh", "identity"):
+            raise ValueError(f"cell_activation must be 'tanh' or 'identity', got {options['cell_activation']!r}")
         for name in options:
             if name in _OPTIONS_WITH_PARAMETERS:
                 raise NotImplementedError(f"cell option {name!r} adds parameters that lstmcore.LSTM does not hold yet")
@@ -101,12 +110,25 @@ class LSTM(Recurrent):
     def _forget_gate_rows(self) -> slice:
         return slice(self.hidden_size, 2 * self.hidden_size)
 
+    def _initial_parameters(self, layer_input: int) -> Dict[str, Array]:
+        parameters = super()._initial_parameters(layer_input)
+        if self.cell_options.get("peephole"):
+            # weight_peephole (3, H): p_i, p_f, p_o, drawn after the four standard parameters.
+            bound = 1.0 / np.sqrt(self.hidden_size)
+            parameters["weight_peephole"] = self.rng.uniform(-bound, bound, (3, self.hidden_size)).astype(self.dtype)
+        return parameters
+
+    def _extra_parameter_names(self) -> Tuple[str, ...]:
+        return ("weight_peephole",) if self.cell_options.get("peephole") else ()
+
     # ---- the kernel pair ----------------------------------------------------------------------
 
     def _cell_forward(self, x: Array, weights: Dict[str, Array], states: Sequence[Optional[Array]], *,
                       training: bool, lengths: Optional[np.ndarray], recurrent_mask: Optional[Array]
                       ) -> Tuple[Array, Tuple[Array, ...], Any]:
         options: Dict[str, Any] = dict(self.cell_options)
+        if options.pop("peephole", False):
+            options["peephole"] = weights["weight_peephole"]
         # Only new keywords that are in use are passed, so older kernels keep working without them.
         if lengths is not None:
             _require_kernel_keyword("lengths")
@@ -122,8 +144,11 @@ class LSTM(Recurrent):
 
     def _cell_backward(self, dy: Optional[Array], dfinal: Sequence[Optional[Array]], cache: Any
                        ) -> Tuple[Array, Dict[str, Array], Tuple[Array, ...]]:
-        dx, dw_ih, dw_hh, db, dh0, dc0 = fast_lstm.lstm_backward(dy, dfinal[0], dfinal[1], cache)
-        return dx, {"weight_ih": dw_ih, "weight_hh": dw_hh, "bias_ih": db, "bias_hh": db}, (dh0, dc0)
+        dx, dw_ih, dw_hh, db, dh0, dc0, *extra = fast_lstm.lstm_backward(dy, dfinal[0], dfinal[1], cache)
+        grads = {"weight_ih": dw_ih, "weight_hh": dw_hh, "bias_ih": db, "bias_hh": db}
+        if extra:  # the forward pass had peepholes
+            grads["weight_peephole"] = extra[0]
+        return dx, grads, (dh0, dc0)
 
     # ---- PyTorch / Keras-style interface ------------------------------------------------------
 

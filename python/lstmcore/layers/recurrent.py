@@ -168,8 +168,12 @@ class Recurrent(Layer):
         return f"{name}_l{layer}" + ("_reverse" if direction else "")
 
     def _weights(self, state: int) -> Dict[str, Array]:
-        return {name: self._parameters[self._parameter_name(name, state)]
-                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+        names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh") + self._extra_parameter_names()
+        return {name: self._parameters[self._parameter_name(name, state)] for name in names}
+
+    def _extra_parameter_names(self) -> Tuple[str, ...]:
+        """Parameters a cell variant adds to the four of every layer and direction."""
+        return ()
 
     # ---- shapes -------------------------------------------------------------------------------
 
