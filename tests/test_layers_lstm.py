@@ -9,6 +9,7 @@ import pytest
 
 import fast_lstm
 import lstmcore
+from checks import numeric_gradient
 from lstmcore import LSTM
 
 B, T, D, H = 3, 5, 4, 6
@@ -283,17 +284,8 @@ def test_finite_differences_float64(each_isa):
     dx = layer.backward(wy, wh, wc)
     analytic = {"x": dx, "weight_hh": layer.grads["weight_hh"].copy(), "h0": layer.dh0.copy()}
 
-    eps = 1e-6
     for name, array in (("x", x), ("weight_hh", layer.weight_hh), ("h0", h0)):
-        numeric = np.zeros_like(array)
-        for index in np.ndindex(array.shape):
-            saved = array[index]
-            array[index] = saved + eps
-            plus = loss()
-            array[index] = saved - eps
-            minus = loss()
-            array[index] = saved
-            numeric[index] = (plus - minus) / (2 * eps)
+        numeric = numeric_gradient(loss, array)
         np.testing.assert_allclose(analytic[name], numeric, rtol=1e-6, atol=1e-9, err_msg=name)
 
 
