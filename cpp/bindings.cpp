@@ -162,6 +162,12 @@ bool parse_cell_activation(const py::object& obj) {
     return name == "identity";
 }
 
+// The cell variant chosen by lstm_forward's options (LstmCellOptions without the arrays).
+struct CellChoice {
+    int gates;
+    bool coupled_forget, identity_output;
+};
+
 class LstmCache {
   public:
     DType dtype;
@@ -179,7 +185,7 @@ template <typename T>
 py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::array& w_hh, const py::array& b,
                         const py::object& h0, const py::object& c0, const LstmDims& d, bool training,
                         const std::vector<int64_t>& lengths, const py::object& recurrent_mask,
-                        const py::object& peephole, bool identity_output) {
+                        const py::object& peephole, const CellChoice& choice) {
     py::array y = new_array<T>({d.steps, d.batch, d.hidden});
     py::array h_n = new_array<T>({d.batch, d.hidden});
     py::array c_n = new_array<T>({d.batch, d.hidden});
@@ -204,8 +210,10 @@ py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::arr
     options.lengths = lengths.empty() ? nullptr : lengths.data();
     options.recurrent_mask = data_or_null<T>(recurrent_mask);
     LstmCellOptions<T> cell;
+    cell.gates = choice.gates;
+    cell.coupled_forget = choice.coupled_forget;
     cell.peephole = data_or_null<T>(peephole);
-    cell.identity_output = identity_output;
+    cell.identity_output = choice.identity_output;
     {
         py::gil_scoped_release release;
         lstm_forward<T>(kernels, threads, d, cell, options, px, pw_ih, pw_hh, pb, ph0, pc0, py_, ph_n, pc_n, record);
@@ -222,18 +230,21 @@ struct CheckedWeights {
 };
 
 CheckedWeights check_weights(const py::object& w_ih_obj, const py::object& w_hh_obj, const py::object& b_obj,
-                             DType dtype, const char* dtype_source) {
+                             DType dtype, const char* dtype_source, int gates = 4) {
     CheckedWeights w{require_float_array(w_ih_obj, "w_ih"), require_float_array(w_hh_obj, "w_hh"),
                      require_float_array(b_obj, "b"), 0, 0};
     require_same_dtype(w.w_ih, dtype, "w_ih", dtype_source);
     require_same_dtype(w.w_hh, dtype, "w_hh", dtype_source);
     require_same_dtype(w.b, dtype, "b", dtype_source);
-    if (w.w_ih.ndim() != 2 || w.w_ih.shape(0) % 4 != 0 || w.w_ih.shape(0) == 0 || w.w_ih.shape(1) == 0)
-        throw py::value_error("w_ih must have shape (4*H, D) with H, D >= 1, got " + shape_string(w.w_ih));
-    w.hidden = w.w_ih.shape(0) / 4;
+    const std::string g = std::to_string(gates);
+    const std::string which = gates == 4 ? "" : " (gates i, g, o: forget_gate=False or couple_input_forget=True)";
+    if (w.w_ih.ndim() != 2 || w.w_ih.shape(0) % gates != 0 || w.w_ih.shape(0) == 0 || w.w_ih.shape(1) == 0)
+        throw py::value_error("w_ih must have shape (" + g + "*H, D)" + which + " with H, D >= 1, got " +
+                              shape_string(w.w_ih));
+    w.hidden = w.w_ih.shape(0) / gates;
     w.input = w.w_ih.shape(1);
-    require_shape(w.w_hh, {4 * w.hidden, w.hidden}, "w_hh", "(4*H, H) with H from w_ih");
-    require_shape(w.b, {4 * w.hidden}, "b", "(4*H,)");
+    require_shape(w.w_hh, {gates * w.hidden, w.hidden}, "w_hh", ("(" + g + "*H, H)" + which + " with H from w_ih").c_str());
+    require_shape(w.b, {gates * w.hidden}, "b", ("(" + g + "*H,)" + which).c_str());
     require_reasonable_size(LstmDims{1, 1, w.input, w.hidden});
     w.w_ih = contiguous(w.w_ih);
     w.w_hh = contiguous(w.w_hh);
@@ -241,13 +252,27 @@ CheckedWeights check_weights(const py::object& w_ih_obj, const py::object& w_hh_
     return w;
 }
 
+// The gate count of the cell that forget_gate / couple_input_forget ask for.
+int cell_gates(bool forget_gate, bool couple_input_forget, bool has_peephole) {
+    if (couple_input_forget && !forget_gate)
+        throw py::value_error("couple_input_forget=True needs forget_gate=True: it ties the forget gate to the "
+                              "input gate (f = 1 - i), and forget_gate=False removes it");
+    const int gates = forget_gate && !couple_input_forget ? 4 : 3;
+    if (gates == 3 && has_peephole)
+        throw py::value_error("peephole is only supported with a forget gate of its own "
+                              "(forget_gate=True, couple_input_forget=False)");
+    return gates;
+}
+
 py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_obj, const py::object& w_hh_obj,
                                const py::object& b_obj, const py::object& h0_obj, const py::object& c0_obj,
                                bool training, const py::object& lengths_obj, const py::object& mask_obj,
-                               const py::object& peephole_obj, const py::object& activation_obj) {
+                               const py::object& peephole_obj, const py::object& activation_obj, bool forget_gate,
+                               bool couple_input_forget) {
     py::array x = require_float_array(x_obj, "x");
     const DType dtype = dtype_of(x);
-    CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype, "x");
+    const int gates = cell_gates(forget_gate, couple_input_forget, !peephole_obj.is_none());
+    CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype, "x", gates);
     if (x.ndim() != 3) throw py::value_error("x must have shape (T, B, D) (time-major), got " + shape_string(x));
     LstmDims d{};
     d.steps = checked_dim(x.shape(0), "x", "T", x);
@@ -255,8 +280,8 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
     d.input = checked_dim(x.shape(2), "x", "D", x);
     d.hidden = w.hidden;
     if (w.input != d.input)
-        throw py::value_error("w_ih must have shape (4*H, D) with D = x.shape[2] = " + std::to_string(d.input) +
-                              ", got " + shape_string(w.w_ih));
+        throw py::value_error("w_ih must have shape (" + std::to_string(gates) + "*H, D) with D = x.shape[2] = " +
+                              std::to_string(d.input) + ", got " + shape_string(w.w_ih));
     require_reasonable_size(d);
     py::object h0 = optional_array(h0_obj, dtype, "x", {d.batch, d.hidden}, "h0", "(B, H)");
     py::object c0 = optional_array(c0_obj, dtype, "x", {d.batch, d.hidden}, "c0", "(B, H)");
@@ -265,11 +290,10 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
     py::object peephole = optional_array(peephole_obj, dtype, "x", {3, d.hidden}, "peephole", "(3, H)");
     const bool identity_output = parse_cell_activation(activation_obj);
     x = contiguous(x);
+    const CellChoice cell{gates, couple_input_forget, identity_output};
     if (dtype == DType::f32)
-        return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole,
-                                    identity_output);
-    return forward_typed<double>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole,
-                                 identity_output);
+        return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole, cell);
+    return forward_typed<double>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole, cell);
 }
 
 template <typename T>
@@ -277,9 +301,10 @@ py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& 
                          const py::object& dc_n) {
     const LstmDims& d = record.dims;
     py::array dx = new_array<T>({d.steps, d.batch, d.input});
-    py::array dw_ih = new_array<T>({4 * d.hidden, d.input});
-    py::array dw_hh = new_array<T>({4 * d.hidden, d.hidden});
-    py::array db = new_array<T>({4 * d.hidden});
+    const int64_t rows = record.gates * d.hidden;
+    py::array dw_ih = new_array<T>({rows, d.input});
+    py::array dw_hh = new_array<T>({rows, d.hidden});
+    py::array db = new_array<T>({rows});
     py::array dh0 = new_array<T>({d.batch, d.hidden});
     py::array dc0 = new_array<T>({d.batch, d.hidden});
     const bool peephole = record.peephole.size() > 0;
@@ -488,7 +513,7 @@ PYBIND11_MODULE(_core, m) {
     m.def("lstm_forward", &lstm_forward_binding, py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
           py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::kw_only(), py::arg("training") = false,
           py::arg("lengths") = py::none(), py::arg("recurrent_mask") = py::none(), py::arg("peephole") = py::none(),
-          py::arg("cell_activation") = "tanh",
+          py::arg("cell_activation") = "tanh", py::arg("forget_gate") = true, py::arg("couple_input_forget") = false,
           R"doc(Run a single-layer LSTM over a whole sequence.
 
 Arguments (float32 or float64, one dtype for all; any strides, copied if not contiguous):
@@ -509,6 +534,12 @@ Arguments (float32 or float64, one dtype for all; any strides, copied if not con
         2000): a_i += p_i * c_{t-1}, a_f += p_f * c_{t-1}, a_o += p_o * c_t. (ONNX's P input
         holds them in the order i, o, f.)
     cell_activation: 'tanh' (default) or 'identity': h_t = o * tanh(c_t) or o * c_t.
+    forget_gate: False gives the original LSTM of 1997 without a forget gate,
+        c_t = c_{t-1} + i * g; the weights then hold 3 gates, i, g, o: w_ih (3H, D),
+        w_hh (3H, H), b (3H,), and so do their gradients.
+    couple_input_forget: True couples the gates (CIFG, ONNX's input_forget): f = 1 - i,
+        with the same 3-gate weights. Needs forget_gate=True; neither 3-gate cell takes
+        peepholes.
 
 Returns (y, h_n, c_n, cache): y (T, B, H) every h_t; h_n, c_n (B, H) the final states;
 cache an LstmCache when training=True, else None. Inputs are never modified.

@@ -50,15 +50,20 @@ class LstmRefCache:
     mask: np.ndarray  # (B, H): the recurrence reads h_{t-1} * mask (ones without recurrent dropout)
     peephole: object = None  # (3, H) or None
     identity_output: bool = False
+    forget: str = "gate"  # "gate" (i f g o), "coupled" (f = 1 - i) or "none" (f = 1): the last two have 3 gates
 
 
-def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, peephole=None, identity_output=False):
+def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, peephole=None, identity_output=False,
+                     forget_gate=True, couple_input_forget=False):
     """Returns (y, h_n, c_n, cache); h0/c0 None mean zeros.
 
     recurrent_mask (B, H): variational recurrent dropout, a_t reads h_{t-1} * mask instead of h_{t-1}.
     peephole (3, H): p_i, p_f, p_o; a_i += p_i * c_{t-1}, a_f += p_f * c_{t-1}, a_o += p_o * c_t.
     identity_output: h_t = o * c_t instead of o * tanh(c_t).
+    forget_gate=False (c_t = c_{t-1} + i g) or couple_input_forget=True (f = 1 - i): the weights
+    hold three gates i, g, o, and cache.gates keeps [i | f | g | o] with the derived f.
     """
+    three = not forget_gate or couple_input_forget
     x, w_ih, w_hh, b = (np.asarray(a, dtype=np.float64) for a in (x, w_ih, w_hh, b))
     T, B, _ = x.shape
     H = w_hh.shape[1]
@@ -75,10 +80,12 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, pe
 
     for t in range(T):
         a = x[t] @ w_ih.T + (hidden[t] * mask) @ w_hh.T + b
+        if three:  # [a_i | a_g | a_o] -> [a_i | (unused) | a_g | a_o]
+            a = np.concatenate([a[:, :H], np.zeros((B, H)), a[:, H:]], axis=1)
         if peephole is not None:  # (not even 0 * c: an infinite c must not become NaN without them)
             a[:, : 2 * H] += np.concatenate([p[0] * cell[t], p[1] * cell[t]], axis=1)
         i = sigmoid(a[:, 0 * H : 1 * H])
-        f = sigmoid(a[:, 1 * H : 2 * H])
+        f = (1.0 - i if couple_input_forget else np.ones((B, H))) if three else sigmoid(a[:, 1 * H : 2 * H])
         g = np.tanh(a[:, 2 * H : 3 * H])
         cell[t + 1] = f * cell[t] + i * g
         o = sigmoid(a[:, 3 * H : 4 * H] + (0.0 if peephole is None else p[2] * cell[t + 1]))
@@ -86,7 +93,8 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, pe
         gates[t] = np.concatenate([i, f, g, o], axis=1)
 
     cache = LstmRefCache(x=x, w_ih=w_ih, w_hh=w_hh, hidden=hidden, cell=cell, gates=gates, mask=mask,
-                         peephole=p, identity_output=identity_output)
+                         peephole=p, identity_output=identity_output,
+                         forget="gate" if not three else "coupled" if couple_input_forget else "none")
     return hidden[1:].copy(), hidden[T].copy(), cell[T].copy(), cache
 
 
@@ -103,7 +111,7 @@ def lstm_backward_ref(dy, dh_n, dc_n, cache):
     dx = np.zeros_like(x)
     dw_ih = np.zeros_like(w_ih)
     dw_hh = np.zeros_like(w_hh)
-    db = np.zeros(4 * H)
+    db = np.zeros(w_ih.shape[0])
     p = cache.peephole
     dp = np.zeros((3, H))
     for t in reversed(range(T)):
@@ -113,16 +121,13 @@ def lstm_backward_ref(dy, dh_n, dc_n, cache):
         dh = dy[t] + dh
         da_o = dh * act * o * (1.0 - o)
         dc = dc + dh * o * slope + (0.0 if p is None else da_o * p[2])
-        da = np.concatenate(
-            [
-                dc * g * i * (1.0 - i),
-                dc * c_prev * f * (1.0 - f),
-                dc * i * (1.0 - g**2),
-                da_o,
-            ],
-            axis=1,
-        )
-        da_i, da_f = da[:, :H], da[:, H : 2 * H]
+        da_i = dc * (g - c_prev if cache.forget == "coupled" else g) * i * (1.0 - i)
+        da_f = dc * c_prev * f * (1.0 - f)
+        da_g = dc * i * (1.0 - g**2)
+        if cache.forget == "gate":
+            da = np.concatenate([da_i, da_f, da_g, da_o], axis=1)
+        else:
+            da = np.concatenate([da_i, da_g, da_o], axis=1)
         if p is not None:
             dp += np.stack([(da_i * c_prev).sum(0), (da_f * c_prev).sum(0), (da_o * c).sum(0)])
         dx[t] = da @ w_ih

@@ -1,5 +1,6 @@
-"""Cell variants of lstm_forward / lstm_backward: peephole connections and the identity output
-activation, against the numpy reference, finite differences and (peepholes) ONNX Runtime."""
+"""Cell variants of lstm_forward / lstm_backward: peephole connections, the identity output
+activation, the 1997 cell without forget gate and the coupled input-forget gate (CIFG), against
+the numpy reference, finite differences and (peepholes) ONNX Runtime."""
 
 import fast_lstm
 import numpy as np
@@ -17,6 +18,18 @@ VARIANTS = {
     "identity": dict(peephole=False, identity=True),
     "peephole+identity": dict(peephole=True, identity=True),
 }
+
+
+# The 3-gate cells (weights i, g, o): forget_gate=False, and couple_input_forget=True.
+THREE_GATE_CELLS = {"no-forget-gate": dict(forget_gate=False), "cifg": dict(couple_input_forget=True)}
+
+
+def three_gates(p):
+    """The problem with the f rows of every weight and bias dropped: gates i, g, o."""
+    H = p.w_hh.shape[1]
+    keep = np.r_[0:H, 2 * H : 4 * H]
+    return p._replace(w_ih=np.ascontiguousarray(p.w_ih[keep]), w_hh=np.ascontiguousarray(p.w_hh[keep]),
+                      b=np.ascontiguousarray(p.b[keep]))
 
 
 def peephole_weights(H, dtype, seed):
@@ -142,6 +155,81 @@ def test_peephole_forward_matches_onnx_runtime(each_isa):
     outputs, _ = run(p, peephole, False, training=False)
     for name, actual, wanted in zip(("y", "h_n", "c_n"), outputs, expected):
         assert_close(name, actual, wanted, np.float32, 1e-5)
+
+
+@pytest.mark.parametrize("identity", [False, True], ids=["tanh", "identity"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}-B{}-D{}-H{}".format(*s))
+@pytest.mark.parametrize("cell", list(THREE_GATE_CELLS))
+def test_three_gate_cells_match_reference(each_isa, cell, shape, dtype, identity):
+    options = THREE_GATE_CELLS[cell]
+    p = three_gates(random_lstm_problem(*shape, dtype, seed=sum(shape) + 1))
+    activation = "identity" if identity else "tanh"
+    *expected, ref_cache = lstm_forward_ref(*p[:6], identity_output=identity, **options)
+    for training in (False, True):
+        *outputs, cache = fast_lstm.lstm_forward(*p[:6], training=training, cell_activation=activation, **options)
+        for name, actual, wanted in zip(("y", "h_n", "c_n"), outputs, expected):
+            assert_close(f"{name} (training={training})", actual, wanted, dtype, FORWARD_TOL[dtype])
+    gradients = fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache)
+    expected_gradients = lstm_backward_ref(p.dy, p.dh_n, p.dc_n, ref_cache)
+    assert gradients[1].shape == p.w_ih.shape and gradients[3].shape == p.b.shape
+    for name, actual, wanted in zip(GRADIENT_NAMES, gradients, expected_gradients):
+        assert_close(name, actual, wanted, dtype, GRADIENT_TOL[dtype])
+
+
+def test_the_1997_cell_is_a_standard_cell_with_its_forget_gate_held_open(each_isa):
+    """forget_gate=False against the standard kernel with f rows of zero weights and a bias of
+    1000, where sigmoid is exactly 1: the two must agree (the gradients of the shared gates too)."""
+    p = random_lstm_problem(6, 3, 5, 9, np.float64, seed=41)
+    H = 9
+    open_gate = p._replace(w_ih=p.w_ih.copy(), w_hh=p.w_hh.copy(), b=p.b.copy())
+    open_gate.w_ih[H:2 * H] = 0.0
+    open_gate.w_hh[H:2 * H] = 0.0
+    open_gate.b[H:2 * H] = 1000.0
+    *standard, standard_cache = fast_lstm.lstm_forward(*open_gate[:6], training=True)
+    *cell_1997, cache_1997 = fast_lstm.lstm_forward(*three_gates(p)[:6], training=True, forget_gate=False)
+    for name, a, b in zip(("y", "h_n", "c_n"), standard, cell_1997):
+        assert_close(name, b, a, np.float64, 1e-12)
+    keep = np.r_[0:H, 2 * H : 4 * H]
+    expected = fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, standard_cache)
+    got = fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache_1997)
+    for name, a, b in zip(GRADIENT_NAMES, expected, got):
+        assert_close(name, b, a[keep] if name in ("dw_ih", "dw_hh", "db") else a, np.float64, 1e-12)
+
+
+@pytest.mark.parametrize("cell", list(THREE_GATE_CELLS))
+def test_three_gate_gradients_match_finite_differences(each_isa, cell):
+    options = THREE_GATE_CELLS[cell]
+    p = three_gates(random_lstm_problem(4, 3, 3, 5, np.float64, seed=19))
+    lengths = np.array([3, 4, 1])
+    inputs = [a.copy() for a in p[:6]]
+
+    def loss():
+        y, h_n, c_n, _ = fast_lstm.lstm_forward(*inputs, lengths=lengths, **options)
+        return lstm_loss(y, h_n, c_n, p)
+
+    _, _, _, cache = fast_lstm.lstm_forward(*inputs, training=True, lengths=lengths, **options)
+    gradients = fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache)
+    for position, (name, analytic) in enumerate(zip(GRADIENT_NAMES, gradients)):
+        numeric = numeric_gradient(loss, inputs[position])
+        assert_close(name, analytic, numeric, np.float64, FINITE_DIFFERENCE_TOL)
+
+
+@pytest.mark.parametrize(
+    "keywords, error, message",
+    [
+        (dict(forget_gate=False, couple_input_forget=True), ValueError, "couple_input_forget=True needs forget_gate=True"),
+        (dict(forget_gate=False, peephole=np.zeros((3, 3))), ValueError, "peephole is only supported with a forget gate"),
+        (dict(couple_input_forget=True), ValueError, r"w_hh must have shape \(3\*H, H\) \(gates i, g, o"),
+        (dict(forget_gate=False, w_ih=np.zeros((8, 2))), ValueError, r"w_ih must have shape \(3\*H, D\) \(gates i, g, o"),
+    ],
+)
+def test_impossible_cell_combinations_are_refused(keywords, error, message):
+    p = random_lstm_problem(4, 3, 2, 3, np.float64, seed=2)
+    arguments = dict(zip(("x", "w_ih", "w_hh", "b", "h0", "c0"), p[:6]))
+    arguments.update(keywords)
+    with pytest.raises(error, match=message):
+        fast_lstm.lstm_forward(**arguments)
 
 
 @pytest.mark.parametrize(

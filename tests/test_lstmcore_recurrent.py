@@ -148,6 +148,16 @@ def test_peephole_identity_layers_gradients_finite_differences():
     check_layer_gradients(layer, x, {"lengths": np.array([4, 3])}, weights)
 
 
+@pytest.mark.parametrize("options", [{"forget_gate": False}, {"couple_input_forget": True}])
+def test_three_gate_layers_gradients_finite_differences(options):
+    layer = LSTM(D, 2, num_layers=2, bidirectional=True, dtype=np.float64, seed=15, **options)
+    assert layer.parameters()["weight_hh_l0"].shape == (6, 2)
+    assert not layer.parameters()["bias_ih_l0"].any()  # no forget gate to open
+    x = data(16, batch=2, steps=4)
+    weights = np.random.default_rng(17).standard_normal((2, 4, 4))
+    check_layer_gradients(layer, x, {"lengths": np.array([4, 3])}, weights)
+
+
 def test_peephole_layer_runs_the_peephole_kernel():
     layer = LSTM(D, H, dtype=np.float64, seed=13, peephole=True)
     x = data(14)
@@ -279,6 +289,9 @@ def test_parameter_names_and_shapes_follow_pytorch():
     ({"peephole": "yes"}, TypeError, "peephole"),
     ({"cell_activation": "relu"}, ValueError, "cell_activation"),
     ({"proj_size": 2}, NotImplementedError, "proj_size"),
+    ({"forget_gate": False, "couple_input_forget": True}, ValueError, "couple_input_forget"),
+    ({"forget_gate": 0}, TypeError, "forget_gate"),
+    ({"couple_input_forget": True, "peephole": True}, ValueError, "peephole"),
 ])
 def test_bad_options_are_refused(kwargs, error, match):
     with pytest.raises(error, match=match):

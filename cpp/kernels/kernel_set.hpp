@@ -16,9 +16,9 @@ void gemm_entry(const GemmArgs<T>& args, int64_t m_begin, int64_t m_end, int64_t
                                                          a_workspace, Tiles<T>::gemm_kc, Tiles<T>::gemm_mc);
 }
 
-template <typename T>
+template <typename T, int NG>
 void lstm_forward_step_entry(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end) {
-    lstm_forward_step<T, Tiles<T>::lstm_mr>(step, block_begin, block_end);
+    lstm_forward_step<T, Tiles<T>::lstm_mr, NG>(step, block_begin, block_end);
 }
 
 template <typename T>
@@ -32,8 +32,8 @@ const Kernels<T>& kernel_table(Isa isa) {
         Tiles<T>::gemm_kc,
         Tiles<T>::gemm_mc,
         &gemm_entry<T>,
-        &lstm_forward_step_entry<T>,
-        &lstm_backward_step<T>,
+        {&lstm_forward_step_entry<T, 3>, &lstm_forward_step_entry<T, 4>},
+        {&lstm_backward_step<T, 3>, &lstm_backward_step<T, 4>},
         &dot_rows<T>,
         &lstm_cell_update<T>,
         &apply_elementwise<T, sigmoid<T>>,

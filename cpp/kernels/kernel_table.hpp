@@ -62,6 +62,7 @@ struct LstmForwardStep {
     T* gates_out;
     const T* peephole;     // (3, Hp): p_i, p_f on c_{t-1}, p_o on c_t; null: none
     bool identity_output;  // h_t = o * c_t instead of o * tanh(c_t)
+    bool coupled_forget;   // 3-gate cells: f = 1 - i (else f = 1)
 };
 
 // One backward step of the standard LSTM, elementwise, for all B rows.
@@ -84,6 +85,7 @@ struct LstmBackwardStep {
     const T* peephole;  // (3, Hp) as in the forward step; null: none
     T* dpeephole;       // (3, Hp) accumulated (+=) over rows and steps
     bool identity_output;
+    bool coupled_forget;
 };
 
 // out (B, ld_out) += a (B, K) W^T for W (rows, K) row-major, as the caller stores it.
@@ -121,8 +123,9 @@ struct Kernels {
     void (*gemm)(const GemmArgs<T>& args, int64_t m_begin, int64_t m_end, int64_t panel_begin,
                  int64_t panel_end, T* a_workspace);
     // Unit blocks [block_begin, block_end) of one step.
-    void (*lstm_forward_step)(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end);
-    void (*lstm_backward_step)(const LstmBackwardStep<T>& step, int64_t block_begin, int64_t block_end);
+    // Indexed by the cell's gate count minus 3: [0] i g o (no forget gate of its own), [1] i f g o.
+    void (*lstm_forward_step[2])(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end);
+    void (*lstm_backward_step[2])(const LstmBackwardStep<T>& step, int64_t block_begin, int64_t block_end);
     // Rows [row_begin, row_end) of W.
     void (*dot_rows)(const DotRowsArgs<T>& args, int64_t row_begin, int64_t row_end);
     // Hidden units [unit_begin, unit_end).

@@ -28,7 +28,9 @@ struct LstmSequenceOptions {
 // The cell's variant (lstm_postgemm.hpp), fixed by the weights rather than the batch.
 template <typename T>
 struct LstmCellOptions {
-    const T* peephole = nullptr;   // (3, H): p_i, p_f, p_o; null: no peepholes
+    int gates = 4;                 // 4: i f g o; 3: i g o, without a forget gate of its own
+    bool coupled_forget = false;   // 3 gates: f = 1 - i (CIFG); else f = 1 (the 1997 cell)
+    const T* peephole = nullptr;   // (3, H): p_i, p_f, p_o; null: no peepholes (4 gates only)
     bool identity_output = false;  // h_t = o * c_t
 };
 
@@ -43,11 +45,13 @@ struct LstmTrainingRecord {
     AlignedBuffer<T> recurrent_mask;   // (B, H) in sorted order; empty without one
     AlignedBuffer<T> peephole;         // (3, Hp); empty without peepholes
     bool identity_output = false;
+    int gates = 4;                     // NG of the cell; weights and gate arrays have NG*H rows
+    bool coupled_forget = false;
     AlignedBuffer<T> x_packed;         // x rows (N, D) as GEMM B panels, for dW_ih = dG^T x
     AlignedBuffer<T> hidden_states;    // (B + N, H): h_0, then each row's h_t; times the mask if any
                                        // (what the recurrence read, so what dW_hh needs)
     AlignedBuffer<T> cell_states;      // (B + N, Hp): c_0, then each row's c_t
-    AlignedBuffer<T> gates;            // activated i, f, g, o: (N, 4*Hp), gate-interleaved
+    AlignedBuffer<T> gate_values;      // activated gates: (N, NG*Hp), gate-interleaved
     AlignedBuffer<T> w_ih_packed;      // W_ih (4H, D) as GEMM B panels, for dx = dG W_ih
     AlignedBuffer<T> w_hh_packed;      // W_hh (4H, H) as GEMM B panels, for dh = dG W_hh
 };
@@ -59,11 +63,13 @@ struct LstmPackedWeights {
     const Kernels<T>* kernels = nullptr;
     int64_t input = 0, hidden = 0, hidden_padded = 0;
     AlignedBuffer<T> w_ih_gemm;   // W_ih^T, gate-interleaved, as GEMM B panels: the all-steps input projection
-    AlignedBuffer<T> w_ih_fused;  // [unit block][D][i f g o][VL]: the input product inside single steps
-    AlignedBuffer<T> w_hh_fused;  // [unit block][H][i f g o][VL]
-    AlignedBuffer<T> bias;        // (4*Hp) gate-interleaved
+    AlignedBuffer<T> w_ih_fused;  // [unit block][D][NG gates][VL]: the input product inside single steps
+    AlignedBuffer<T> w_hh_fused;  // [unit block][H][NG gates][VL]
+    AlignedBuffer<T> bias;        // (NG*Hp) gate-interleaved
     AlignedBuffer<T> peephole;    // (3, Hp); empty without peepholes
     bool identity_output = false;
+    int gates = 4;
+    bool coupled_forget = false;
 };
 
 // for_steps: also pack w_ih_fused (needed by lstm_step only).

@@ -17,7 +17,8 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     const LstmDims& dims = record.dims;
     const SequenceRows& rows = record.rows;
     const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
-    const int64_t VL = kernels.vector_width, Hp = record.hidden_padded, G = 4 * Hp, blocks = Hp / VL;
+    const int64_t NG = record.gates, VL = kernels.vector_width, Hp = record.hidden_padded, G = NG * Hp;
+    const int64_t blocks = Hp / VL;
     const int64_t N = rows.total, nr = kernels.gemm_nr, panels_h = ceil_div(H, nr), panels_d = ceil_div(D, nr);
     const bool dense = rows.dense();
     const T* mask = record.recurrent_mask.size() ? record.recurrent_mask.data() : nullptr;
@@ -44,7 +45,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         dx_rows = dx_buffer.data();
     }
 
-    AlignedBuffer<T> dgates(N * 4 * H);  // dL/d(pre-activation), (N, 4H) gate-major
+    AlignedBuffer<T> dgates(N * NG * H);  // dL/d(pre-activation), (N, NG*H) gate-major
     const T* peephole = record.peephole.size() ? record.peephole.data() : nullptr;
     AlignedBuffer<T> dpeephole_padded(peephole ? 3 * Hp : 0);
     dpeephole_padded.fill_zero();
@@ -76,22 +77,23 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             step.batch = count;
             step.hidden = H;
             step.hidden_padded = Hp;
-            step.gates_t = record.gates.data() + at * G;
+            step.gates_t = record.gate_values.data() + at * G;
             step.c_t = record.cell_states.data() + (B + at) * Hp;
             step.c_prev = record.cell_states.data() + (t == 0 ? 0 : B + rows.offset[t - 1]) * Hp;
             step.dy_t = dy_rows ? dy_rows + at * H : nullptr;
             step.dh = dh.data();
             step.dc = dc.data();
-            step.dgates_t = dgates.data() + at * 4 * H;
+            step.dgates_t = dgates.data() + at * NG * H;
             step.peephole = peephole;
             step.dpeephole = dpeephole_padded.data();
             step.identity_output = record.identity_output;
-            if (block_begin < block_end) kernels.lstm_backward_step(step, block_begin, block_end);
+            step.coupled_forget = record.coupled_forget;
+            if (block_begin < block_end) kernels.lstm_backward_step[NG - 3](step, block_begin, block_end);
             team.sync();  // every unit's dG_t is needed by every thread's dh GEMM
             if (panel_begin < panel_end) {
                 // Only the running sequences' rows: the others keep their dh_n for their last step.
-                const GemmArgs<T> recurrent{step.dgates_t, 4 * H, 1, record.w_hh_packed.data(), dh.data(), Hp,
-                                            count, H, 4 * H, false};
+                const GemmArgs<T> recurrent{step.dgates_t, NG * H, 1, record.w_hh_packed.data(), dh.data(), Hp,
+                                            count, H, NG * H, false};
                 kernels.gemm(recurrent, 0, count, panel_begin, panel_end, workspace);
                 if (mask)  // the recurrence read h_{t-1} * mask
                     for (int64_t j = 0; j < count; ++j)
@@ -103,33 +105,33 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         team.sync();
 
         int64_t begin, end;
-        split_range(4 * H, kernels.gemm_mr, team.size, team.index, &begin, &end);
+        split_range(NG * H, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
-            const GemmArgs<T> grad_w_ih{dgates.data(), 1, 4 * H, record.x_packed.data(), dw_ih, D, 4 * H, D, N,
+            const GemmArgs<T> grad_w_ih{dgates.data(), 1, NG * H, record.x_packed.data(), dw_ih, D, NG * H, D, N,
                                         false};
             kernels.gemm(grad_w_ih, begin, end, 0, panels_d, workspace);
-            const GemmArgs<T> grad_w_hh{dgates.data(), 1, 4 * H, h_prev_packed.data(), dw_hh, H, 4 * H, H, N,
+            const GemmArgs<T> grad_w_hh{dgates.data(), 1, NG * H, h_prev_packed.data(), dw_hh, H, NG * H, H, N,
                                         false};
             kernels.gemm(grad_w_hh, begin, end, 0, panels_h, workspace);
         }
         split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
-            const GemmArgs<T> grad_x{dgates.data(), 4 * H, 1, record.w_ih_packed.data(), dx_rows, D, N, D, 4 * H,
+            const GemmArgs<T> grad_x{dgates.data(), NG * H, 1, record.w_ih_packed.data(), dx_rows, D, N, D, NG * H,
                                      false};
             kernels.gemm(grad_x, begin, end, 0, panels_d, workspace);
         }
         // db = column sums of dG, rows in ascending order whatever the split.
-        split_range(4 * H, 1, team.size, team.index, &begin, &end);
+        split_range(NG * H, 1, team.size, team.index, &begin, &end);
         for (int64_t col = begin; col < end; ++col) db[col] = T(0);
         for (int64_t row = 0; row < N; ++row) {
-            const T* grad = dgates.data() + row * 4 * H;
+            const T* grad = dgates.data() + row * NG * H;
             for (int64_t col = begin; col < end; ++col) db[col] += grad[col];
         }
     });
 
     if (N == 0) {  // no step ran: the weight GEMMs had no rows to sum
-        std::memset(dw_ih, 0, sizeof(T) * 4 * H * D);
-        std::memset(dw_hh, 0, sizeof(T) * 4 * H * H);
+        std::memset(dw_ih, 0, sizeof(T) * NG * H * D);
+        std::memset(dw_hh, 0, sizeof(T) * NG * H * H);
     }
     if (!dense) scatter_sequence_rows(rows, dx, dx_rows, D);
     if (peephole && dpeephole) copy_rows(dpeephole, H, dpeephole_padded.data(), Hp, 3, H);

@@ -22,25 +22,27 @@ int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks)
 template <typename T>
 void lstm_pack_weights(const Kernels<T>& kernels, int64_t D, int64_t H, const T* w_ih, const T* w_hh,
                        const T* bias, const LstmCellOptions<T>& cell, bool for_steps, LstmPackedWeights<T>* packed) {
-    const int64_t VL = kernels.vector_width, Hp = round_up(H, VL), G = 4 * Hp, blocks = Hp / VL;
+    const int64_t NG = cell.gates, VL = kernels.vector_width, Hp = round_up(H, VL), G = NG * Hp, blocks = Hp / VL;
     const int64_t nr = kernels.gemm_nr;
     packed->kernels = &kernels;
+    packed->gates = cell.gates;
+    packed->coupled_forget = cell.coupled_forget;
     packed->input = D;
     packed->hidden = H;
     packed->hidden_padded = Hp;
     packed->w_ih_gemm = AlignedBuffer<T>(packed_b_size(D, G, nr));
-    packed->w_hh_fused = AlignedBuffer<T>(packed_b_size(H, G, 4 * VL));
+    packed->w_hh_fused = AlignedBuffer<T>(packed_b_size(H, G, NG * VL));
     packed->bias = AlignedBuffer<T>(G);
     AlignedBuffer<T> interleaved(G * (D > H ? D : H));
-    interleave_gate_rows(interleaved.data(), w_ih, H, D, VL);
+    interleave_gate_rows(interleaved.data(), w_ih, NG, H, D, VL);
     pack_b_panels(packed->w_ih_gemm.data(), interleaved.data(), 1, D, D, G, nr, 0, ceil_div(G, nr));
     if (for_steps) {
-        packed->w_ih_fused = AlignedBuffer<T>(packed_b_size(D, G, 4 * VL));
-        pack_b_panels(packed->w_ih_fused.data(), interleaved.data(), 1, D, D, G, 4 * VL, 0, blocks);
+        packed->w_ih_fused = AlignedBuffer<T>(packed_b_size(D, G, NG * VL));
+        pack_b_panels(packed->w_ih_fused.data(), interleaved.data(), 1, D, D, G, NG * VL, 0, blocks);
     }
-    interleave_gate_rows(interleaved.data(), w_hh, H, H, VL);
-    pack_b_panels(packed->w_hh_fused.data(), interleaved.data(), 1, H, H, G, 4 * VL, 0, blocks);
-    interleave_gate_rows(packed->bias.data(), bias, H, 1, VL);
+    interleave_gate_rows(interleaved.data(), w_hh, NG, H, H, VL);
+    pack_b_panels(packed->w_hh_fused.data(), interleaved.data(), 1, H, H, G, NG * VL, 0, blocks);
+    interleave_gate_rows(packed->bias.data(), bias, NG, H, 1, VL);
     packed->identity_output = cell.identity_output;
     if (cell.peephole) {
         packed->peephole = AlignedBuffer<T>(3 * Hp);
@@ -55,7 +57,7 @@ template <typename T>
 bool unpacked_step_pays(const LstmDims& dims, const LstmCellOptions<T>& cell, const LstmSequenceOptions<T>& options,
                         const LstmTrainingRecord<T>* record) {
     return dims.steps == 1 && dims.batch <= 16 && !record && !options.lengths && !options.recurrent_mask &&
-           !cell.peephole && !cell.identity_output;  // the standard cell only
+           cell.gates == 4 && !cell.peephole && !cell.identity_output;  // the standard cell only
 }
 
 template <typename T>
@@ -106,8 +108,8 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
                          const T* h0, const T* c0, T* y, T* h_n, T* c_n, LstmTrainingRecord<T>* record) {
     const Kernels<T>& kernels = *packed.kernels;
     const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
-    const int64_t VL = kernels.vector_width, Hp = packed.hidden_padded, G = 4 * Hp, blocks = Hp / VL;
-    const int64_t nr = kernels.gemm_nr;
+    const int64_t NG = packed.gates, VL = kernels.vector_width, Hp = packed.hidden_padded, G = NG * Hp;
+    const int64_t blocks = Hp / VL, nr = kernels.gemm_nr;
     const SequenceRows rows = sequence_rows(T_, B, options.lengths);
     const int64_t N = rows.total;
     const bool dense = rows.dense();  // then also sorted: x, y and the states are used in place
@@ -172,15 +174,17 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         record->rows = rows;
         record->recurrent_mask = std::move(mask_buffer);
         record->identity_output = packed.identity_output;
+        record->gates = packed.gates;
+        record->coupled_forget = packed.coupled_forget;
         if (packed.peephole.size()) {
             record->peephole = AlignedBuffer<T>(3 * Hp);
             std::memcpy(record->peephole.data(), packed.peephole.data(), sizeof(T) * 3 * Hp);
         }
         record->cell_states = AlignedBuffer<T>((B + N) * Hp);
-        record->gates = AlignedBuffer<T>(N * G);
+        record->gate_values = AlignedBuffer<T>(N * G);
         record->x_packed = AlignedBuffer<T>(packed_b_size(N, D, nr));
-        record->w_ih_packed = AlignedBuffer<T>(packed_b_size(4 * H, D, nr));
-        record->w_hh_packed = AlignedBuffer<T>(packed_b_size(4 * H, H, nr));
+        record->w_ih_packed = AlignedBuffer<T>(packed_b_size(NG * H, D, nr));
+        record->w_hh_packed = AlignedBuffer<T>(packed_b_size(NG * H, H, nr));
         cells = record->cell_states.data();
     } else {
         c_in_place = AlignedBuffer<T>(B * Hp);
@@ -189,8 +193,8 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     }
     // x W_ih^T for all rows. When training it goes straight into the saved-gates buffer,
     // which each step then overwrites in place with the activated gates (a tile reads its
-    // pre-activations before it writes): one (N, 4Hp) buffer instead of two.
-    T* xproj = record ? record->gates.data() : projection_buffer.data();
+    // pre-activations before it writes): one (N, NG*Hp) buffer instead of two.
+    T* xproj = record ? record->gate_values.data() : projection_buffer.data();
     // c_0, padded and sorted; the padding lanes stay zero through every step.
     for (int64_t i = 0; i < B * Hp; ++i) cells[i] = T(0);
     if (c0)
@@ -210,9 +214,9 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         if (record) {  // the backward operands, packed while the data is at hand
             split_range(ceil_div(D, nr), 1, team.size, team.index, &begin, &end);
             pack_b_panels(record->x_packed.data(), x_rows, D, 1, N, D, nr, begin, end);
-            pack_b_panels(record->w_ih_packed.data(), w_ih, D, 1, 4 * H, D, nr, begin, end);
+            pack_b_panels(record->w_ih_packed.data(), w_ih, D, 1, NG * H, D, nr, begin, end);
             split_range(ceil_div(H, nr), 1, team.size, team.index, &begin, &end);
-            pack_b_panels(record->w_hh_packed.data(), w_hh, H, 1, 4 * H, H, nr, begin, end);
+            pack_b_panels(record->w_hh_packed.data(), w_hh, H, 1, NG * H, H, nr, begin, end);
         }
         team.sync();
 
@@ -236,7 +240,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             if (record) {
                 step.c_prev = cells + (t == 0 ? 0 : B + previous) * Hp;
                 step.c_out = cells + (B + at) * Hp;
-                step.gates_out = record->gates.data() + at * G;
+                step.gates_out = record->gate_values.data() + at * G;
             } else {
                 step.c_prev = cells;
                 step.c_out = cells;
@@ -244,7 +248,8 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             }
             step.peephole = packed.peephole.size() ? packed.peephole.data() : nullptr;
             step.identity_output = packed.identity_output;
-            if (block_begin < block_end) kernels.lstm_forward_step(step, block_begin, block_end);
+            step.coupled_forget = packed.coupled_forget;
+            if (block_begin < block_end) kernels.lstm_forward_step[NG - 3](step, block_begin, block_end);
             team.sync();
         }
     });
@@ -292,13 +297,14 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
     step.c_out = cells.data() + B * Hp;
     step.peephole = packed.peephole.size() ? packed.peephole.data() : nullptr;
     step.identity_output = packed.identity_output;
+    step.coupled_forget = packed.coupled_forget;
 
     const LstmDims dims{1, B, D, H};
     threads = lstm_threads_for(threads, dims, blocks);
     ThreadPool::instance().run(threads, [&](const Team& team) {
         int64_t begin, end;
         split_range(blocks, 1, team.size, team.index, &begin, &end);
-        if (begin < end) kernels.lstm_forward_step(step, begin, end);
+        if (begin < end) kernels.lstm_forward_step[packed.gates - 3](step, begin, end);
     });
     copy_rows(c_out, H, cells.data() + B * Hp, Hp, B, H);
 }

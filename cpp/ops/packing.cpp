@@ -5,13 +5,13 @@
 namespace fast_lstm {
 
 template <typename T>
-void interleave_gate_rows(T* dst, const T* src, int64_t hidden, int64_t cols, int64_t vector_width) {
+void interleave_gate_rows(T* dst, const T* src, int64_t gates, int64_t hidden, int64_t cols, int64_t vector_width) {
     const int64_t blocks = ceil_div(hidden, vector_width);
     for (int64_t block = 0; block < blocks; ++block)
-        for (int64_t gate = 0; gate < 4; ++gate)
+        for (int64_t gate = 0; gate < gates; ++gate)
             for (int64_t lane = 0; lane < vector_width; ++lane) {
                 const int64_t unit = block * vector_width + lane;
-                T* row = dst + ((block * 4 + gate) * vector_width + lane) * cols;
+                T* row = dst + ((block * gates + gate) * vector_width + lane) * cols;
                 if (unit < hidden) std::memcpy(row, src + (gate * hidden + unit) * cols, sizeof(T) * cols);
                 else std::memset(row, 0, sizeof(T) * cols);
             }
@@ -38,7 +38,7 @@ void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_stride, int
 }
 
 #define FAST_LSTM_INSTANTIATE(T)                                                                              \
-    template void interleave_gate_rows<T>(T*, const T*, int64_t, int64_t, int64_t);                           \
+    template void interleave_gate_rows<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);                  \
     template void pack_b_panels<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t); \
     template void copy_rows<T>(T*, int64_t, const T*, int64_t, int64_t, int64_t);
 FAST_LSTM_INSTANTIATE(float)

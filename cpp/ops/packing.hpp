@@ -8,12 +8,12 @@ namespace fast_lstm {
 inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 inline int64_t ceil_div(int64_t value, int64_t divisor) { return (value + divisor - 1) / divisor; }
 
-// Rows of a gate-major matrix src (4H, K) (PyTorch: i rows, then f, g, o) reordered
-// to the gate-interleaved order of the fused kernels: dst (4*Hp, K) with row
-// (block * 4 + gate) * VL + lane = src row gate * H + block * VL + lane, and zero
+// Rows of a gate-major matrix src (NG*H, K) (PyTorch: i rows, then f, g, o) reordered
+// to the gate-interleaved order of the fused kernels: dst (NG*Hp, K) with row
+// (block * NG + gate) * VL + lane = src row gate * H + block * VL + lane, and zero
 // rows for the padding units past H.
 template <typename T>
-void interleave_gate_rows(T* dst, const T* src, int64_t hidden, int64_t cols, int64_t vector_width);
+void interleave_gate_rows(T* dst, const T* src, int64_t gates, int64_t hidden, int64_t cols, int64_t vector_width);
 
 // Elements of B (K, N), element (k, n) at b[k * row_stride + n * col_stride], laid
 // out as panels [ceil(N / nr)][K][nr] zero-padded past N. Only panels

@@ -56,6 +56,8 @@ def lstm_forward(
     recurrent_mask: Optional[FloatArray] = None,
     peephole: Optional[FloatArray] = None,
     cell_activation: Literal["tanh", "identity"] = "tanh",
+    forget_gate: bool = True,
+    couple_input_forget: bool = False,
 ) -> Tuple[FloatArray, FloatArray, FloatArray, Optional[LstmCache]]: ...
 def lstm_backward(
     dy: Optional[FloatArray],

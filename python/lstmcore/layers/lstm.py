@@ -76,7 +76,9 @@ class LSTM(Recurrent):
     **cell_options :
         Cell variants by name (see CELL_OPTIONS); refused unless the installed kernels support them.
         peephole=True adds weight_peephole (3, H) = p_i, p_f, p_o to every layer and direction
-        (Gers & Schmidhuber 2000); cell_activation="identity" makes h_t = o * c_t.
+        (Gers & Schmidhuber 2000); cell_activation="identity" makes h_t = o * c_t;
+        forget_gate=False is the 1997 cell (c_t = c_{t-1} + i g) and couple_input_forget=True
+        the CIFG cell (f = 1 - i): both hold three gates, i g o, so their weights have 3H rows.
 
     Usage::
 
@@ -97,6 +99,16 @@ class LSTM(Recurrent):
                 raise TypeError(f"peephole must be True or False, got {options['peephole']!r}")
             if not options["peephole"]:
                 del options["peephole"]  # the standard cell: nothing to pass or save
+        for flag in ("forget_gate", "couple_input_forget"):
+            if flag in options and not isinstance(options[flag], (bool, np.bool_)):
+                raise TypeError(f"{flag} must be True or False, got {options[flag]!r}")
+        without_forget_gate = options.get("forget_gate", True) is False
+        if without_forget_gate and options.get("couple_input_forget", False):
+            raise ValueError("couple_input_forget=True needs forget_gate=True (it ties f to 1 - i)")
+        if (without_forget_gate or options.get("couple_input_forget", False)) and options.get("peephole"):
+            raise ValueError("peephole needs a forget gate of its own (forget_gate=True, couple_input_forget=False)")
+        # The 1997 cell and CIFG hold three gates, i g o: weights (3H, .).
+        self.gate_count = 3 if without_forget_gate or options.get("couple_input_forget", False) else 4
         if options.get("cell_activation", "tanh") not in ("tanh", "identity"):
             raise ValueError(f"cell_activation must be 'tanh' or 'identity', got {options['cell_activation']!r}")
         for name in options:
@@ -108,6 +120,8 @@ class LSTM(Recurrent):
         return options
 
     def _forget_gate_rows(self) -> slice:
+        if self.gate_count == 3:  # no forget gate of its own: no bias to open
+            return slice(0, 0)
         return slice(self.hidden_size, 2 * self.hidden_size)
 
     def _initial_parameters(self, layer_input: int) -> Dict[str, Array]:
