@@ -1,4 +1,4 @@
-"""Entry point of ``python -m lstmcore``; see lstmcore.cli."""
+"""Entry point of ``python -m lstmcore``; the commands live in lstmcore.cli (one module each)."""
 
 from .cli import main
 

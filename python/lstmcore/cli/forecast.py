@@ -1,0 +1,103 @@
+"""`forecast`: a CNN-LSTM forecaster in the layout of Kim & Cho (2019) on the weekly Mauna Loa CO2 record.
+
+Kim, T.-Y. and Cho, S.-B. (2019), "Predicting residential energy consumption using CNN-LSTM
+neural networks", Energy 182: two 1-D convolution + max-pooling stages extract local features of
+the input window, an LSTM models their order in time, and two dense layers map its last state to
+the forecast.  Sizes here (theirs were tuned for household power):
+
+    Conv1D(1 -> 32, k=3, relu) -> MaxPool1D(2) -> Conv1D(32 -> 32, k=3, relu) -> MaxPool1D(2)
+    -> LSTM(32 -> H) -> Dense(H -> 32, relu) -> Dense(32 -> horizon)
+
+The window is `--window` weeks and the forecast the next `--horizon` weeks, all at once; data
+handling and scoring as in `demo` (lstmcore/cli/series.py): validation RMSE/MAE in ppm on the most
+recent windows, beside the last-value and seasonal-naive forecasts.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import fit
+from ..datasets import load_co2
+from ..layers import LSTM, Conv1D, Dense, MaxPool1D, Sequential
+from ..optim import Adam
+from . import series as forecasting
+from .common import (
+    CliError, Stopwatch, add_training_options, apply_threads, check_writable, header, positive_int, save_model, say,
+    show_progress,
+)
+from .demo import add_plot_options, check_plot_path
+
+NAME = "forecast"
+HELP = "CNN-LSTM forecaster (Kim & Cho 2019 layout) on the real Mauna Loa CO2 record"
+FILTERS, KERNEL, POOL, DENSE = 32, 3, 2, 32
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_training_options(parser, epochs=30, hidden=48)
+    group = parser.add_argument_group("task")
+    group.add_argument("--window", type=positive_int, default=104, metavar="W",
+                       help="weeks of history the model reads (default 104)")
+    group.add_argument("--horizon", type=positive_int, default=26, metavar="K",
+                       help="weeks it predicts, at once (default 26)")
+    group.add_argument("--batch-size", type=positive_int, default=32, metavar="B", help="default 32")
+    group.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    add_plot_options(parser, "lstmcore-forecast.png")
+
+
+def build_model(window: int, horizon: int, hidden: int, seed: int) -> Sequential:
+    steps = window
+    for _ in range(2):  # valid convolution then pooling
+        steps = (steps - KERNEL + 1) // POOL
+    if steps < 1:
+        raise CliError(f"--window {window} is too short for two convolution-pooling stages "
+                       f"(needs at least {2 * (2 * KERNEL - 1) + KERNEL - 1 + POOL} weeks)")
+    return Sequential(
+        Conv1D(1, FILTERS, KERNEL, activation="relu", seed=seed),
+        MaxPool1D(POOL),
+        Conv1D(FILTERS, FILTERS, KERNEL, activation="relu", seed=seed + 1),
+        MaxPool1D(POOL),
+        LSTM(FILTERS, hidden, return_sequences=False, seed=seed + 2),
+        Dense(hidden, DENSE, activation="relu", seed=seed + 3),
+        Dense(DENSE, horizon, seed=seed + 4),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    apply_threads(args)
+    if not args.lr > 0:
+        raise CliError(f"--lr must be positive, got {args.lr}")
+    check_writable(args.save, "--save")
+    check_plot_path(args)
+    clock = Stopwatch()
+    model = build_model(args.window, args.horizon, args.hidden, args.seed)
+    data = load_co2()
+    windows = forecasting.make_windows(data, args.window, args.horizon)
+    header(args, NAME)
+    say(args, f"data: {data.name}, {data.dates[0]} .. {data.dates[-1]}, {len(data.values)} weeks")
+    say(args, f"task: from {args.window} weeks predict the next {args.horizon}; {len(windows.x_train)} training "
+              f"windows, {len(windows.x_val)} validation windows (the most recent)")
+    say(args, "model: " + " -> ".join(_describe(layer) for layer in model.layers))
+    history = fit(model, windows.x_train, windows.y_train, loss="mse", optimizer=Adam(lr=args.lr),
+                  epochs=args.epochs, batch_size=args.batch_size, validation_data=(windows.x_val, windows.y_val),
+                  clip_norm=1.0, seed=args.seed, progress=show_progress(args))
+    say(args, f"training loss {history['loss'][-1]:.4f}, validation loss {history['val_loss'][-1]:.4f} "
+              f"(scaled units, after {len(history.epoch)} epochs)")
+    forecast = forecasting.to_ppm(windows, model.predict(windows.x_val))
+    scores = forecasting.report(args, data, windows, "CNN-LSTM", forecast, clock.seconds())
+    forecasting.plot(args, data, windows, "CNN-LSTM", forecast, scores)
+    save_model(model, args)
+    return 0
+
+
+def _describe(layer: object) -> str:
+    name = type(layer).__name__
+    if name == "Conv1D":
+        return f"Conv1D({layer.in_channels}->{layer.out_channels}, k={layer.kernel_size}, {layer.activation})"
+    if name == "MaxPool1D":
+        return f"MaxPool1D({layer.pool_size})"
+    if name == "LSTM":
+        return f"LSTM({layer.input_size}->{layer.hidden_size})"
+    if name == "Dense":
+        return f"Dense({layer.in_features}->{layer.out_features}{', ' + layer.activation if layer.activation else ''})"
+    return name
