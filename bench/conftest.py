@@ -2,12 +2,13 @@
 
 Options (after `python -m pytest bench --benchmark-only`):
   --quick            only the tiny and small shapes (plus stream and sgemm), 3 timed rounds each;
-                     the same as FAST_LSTM_BENCH_QUICK=1.  For CI: under a minute.
+                     the same as FAST_LSTM_BENCH_QUICK=1.  For CI: under a minute.  Leaves out
+                     the training epochs of test_fit_epoch.py (marker `fit`).
   --bench-budget S   seconds of timed rounds per benchmark in a full run (default 2.0); the round
                      count is budget / (time of one call), kept within [3, 1000].
 Selection: one marker per shape (-m medium, -m "large or xlarge"), per mode (-m forward, -m train,
--m stream, -m sgemm), or -k on the ids, e.g. -k "medium and torch" (beware that -k large also
-matches xlarge; -m large does not).
+-m stream, -m sgemm, -m fit), or -k on the ids, e.g. -k "medium and torch" (beware that -k large
+also matches xlarge; -m large does not).
 
 Each benchmark also records in extra_info the share of the machine other processes used while
 it ran (other_cpu_load); summary.py flags rows above 15%.  The header reports the same at start.
@@ -40,7 +41,10 @@ MARKERS = {
     "train": "training step: forward + backward of sum(y)",
     "stream": "B=1 single-step calls carrying state",
     "sgemm": "numpy float32 matmul, the practical compute limit",
+    "fit": "one training epoch of a whole model (LSTM + Dense, MSE, Adam), lstmcore against torch",
 }
+# Marks a --quick run leaves out besides the big shapes: seconds per call, not for CI.
+NOT_QUICK = ("fit",)
 
 
 def pytest_addoption(parser):
@@ -73,10 +77,11 @@ def pytest_collection_modifyitems(config, items):
     if not config.getoption("--quick"):
         return
     dropped = {name for name in lstm_impls.GRID if name not in lstm_impls.QUICK_SHAPES}
+    dropped |= set(NOT_QUICK)
     kept, deselected = [], []
     for item in items:
-        shape_marks = {m.name for m in item.iter_markers()} & dropped
-        (deselected if shape_marks else kept).append(item)
+        dropped_marks = {m.name for m in item.iter_markers()} & dropped
+        (deselected if dropped_marks else kept).append(item)
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = kept

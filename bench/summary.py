@@ -7,7 +7,9 @@ rounds (IQR / median), its GFLOP/s (matmul FLOPs, see test_grid.py), that rate a
 the numpy sgemm rate measured in the same run, and for each peer present the ratio
 peer median / fast_lstm median (above 1: fast_lstm is faster) with the peer's median beside it.
 Without fast_lstm in the run, the peer cells show each peer's own median and GFLOP/s.  The stream
-row is per step (its benchmark times 100 single-step calls).
+row is per step (its benchmark times 100 single-step calls).  The training epochs of a whole model
+(test_fit_epoch.py, mode "epoch") get a small table of their own: seconds per epoch of lstmcore
+and torch, and the ratio torch / lstmcore, per thread count.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ MODE_ORDER = ("forward", "train", "step")
 PEERS = ("torch", "onnxruntime", "numpy")
 # Another process using this fraction of the machine while a row was measured spoils the row.
 BUSY_FRACTION = 0.15
+# Mode of test_fit_epoch.py's rows: one training epoch of a whole model, not a kernel call.
+EPOCH_MODE = "epoch"
 
 
 def load(path: str) -> tuple[list[dict], dict]:
@@ -66,12 +70,13 @@ class Entry:
 
 
 def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
-    entries = [Entry(b) for b in benchmarks if "impl" in b.get("extra_info", {})]
+    all_entries = [Entry(b) for b in benchmarks if "impl" in b.get("extra_info", {})]
+    entries = [e for e in all_entries if e.mode != EPOCH_MODE]
     out = []
     if meta:
         machine = meta.get("machine_info", {})
         cpu = machine.get("cpu", {}).get("brand_raw", machine.get("processor", ""))
-        versions = sorted({f"{e.impl} {e.version}" for e in entries if e.impl != "numpy_sgemm"})
+        versions = sorted({f"{e.impl} {e.version}" for e in all_entries if e.impl != "numpy_sgemm"})
         out.append(f"Run {meta.get('datetime', '')} on {cpu}; {', '.join(versions)}.")
         out.append("")
 
@@ -160,7 +165,39 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
                 "row was measured; its figures (2-thread ones above all) are not trustworthy."
             )
         out.append("")
+    out.extend(epoch_table([e for e in all_entries if e.mode == EPOCH_MODE]))
     return "\n".join(out)
+
+
+def epoch_table(entries: list[Entry]) -> list[str]:
+    """test_fit_epoch.py's table: seconds per epoch and torch / lstmcore, per thread count."""
+    if not entries:
+        return []
+    out = [
+        f"### One training epoch, {entries[0].shape} shape (LSTM + Dense, MSE, Adam)",
+        "",
+        "| threads | lstmcore s/epoch | IQR | torch s/epoch | IQR | torch / lstmcore |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    any_busy = False
+    for threads in sorted({e.threads for e in entries}):
+        row = {e.impl: e for e in entries if e.threads == threads}
+        busy = any(e.busy for e in row.values())
+        any_busy |= busy
+        cells = []
+        for impl in ("lstmcore", "torch"):
+            e = row.get(impl)
+            cells += [f"{e.median:.2f}", f"{100 * e.iqr_fraction:.0f}%"] if e else ["-", "-"]
+        both = "lstmcore" in row and "torch" in row
+        cells.append(f"{row['torch'].median / row['lstmcore'].median:.2f}x" if both else "-")
+        out.append(f"| {threads}{' *' if busy else ''} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("Ratio above 1: lstmcore's epoch is faster. Medians of the timed epochs.")
+    if any_busy:
+        out.append(f"\\* another process used at least {BUSY_FRACTION:.0%} of the machine "
+                   "meanwhile: not trustworthy.")
+    out.append("")
+    return out
 
 
 def main(argv=None) -> int:
