@@ -51,9 +51,15 @@ def measure(work, calls=CALLS):
     return min(rss[1] - rss[0], rss[2] - rss[1]), min(traced[1] - traced[0], traced[2] - traced[1])
 
 
+# AddressSanitizer holds freed memory in quarantine (by design), so RSS grows under it whatever the
+# code does; there only the Python side (tracemalloc) is checked, and ASan itself reports C++ misuse.
+UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
+
+
 def assert_flat(growth, what):
     rss, traced = growth
-    assert rss <= RSS_SLACK, f"{what}: RSS grew by {rss / 2**20:.1f} MB in each half of the calls"
+    if not UNDER_ASAN:
+        assert rss <= RSS_SLACK, f"{what}: RSS grew by {rss / 2**20:.1f} MB in each half of the calls"
     assert traced <= TRACEMALLOC_SLACK, f"{what}: Python allocations grew by {traced / 2**10:.0f} KB in each half"
 
 
@@ -117,7 +123,7 @@ def release_free_memory():
 
 
 @pytest.mark.skipif(
-    "libasan" in os.environ.get("LD_PRELOAD", ""),
+    UNDER_ASAN,
     reason="AddressSanitizer keeps freed memory in quarantine (by design), so RSS cannot fall back here",
 )
 def test_dropped_caches_give_their_memory_back():
