@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import argparse
 
-from .. import fit
 from ..datasets import load_co2
 from ..layers import LSTM, Dense, Sequential
 from . import series as forecasting
-from ..optim import Adam
 from .common import (
-    Stopwatch, add_training_options, apply_threads, check_writable, header, matplotlib_pyplot, save_model, say,
-    show_progress,
+    Stopwatch, add_training_options, apply_threads, check_writable, header, matplotlib_pyplot, say,
 )
 
 NAME = "demo"
@@ -57,14 +54,5 @@ def run(args: argparse.Namespace) -> int:
     model = Sequential(LSTM(1, args.hidden, return_sequences=False, seed=args.seed),
                        Dense(args.hidden, HORIZON, seed=args.seed + 1))
     say(args, f"model: LSTM(1 -> {args.hidden}) -> Dense({HORIZON}); Adam, MSE, {args.epochs} epochs of batches of 32")
-    history = fit(model, windows.x_train, windows.y_train, loss="mse", optimizer=Adam(lr=3e-3), epochs=args.epochs,
-                  batch_size=32, validation_data=(windows.x_val, windows.y_val), clip_norm=1.0, seed=args.seed,
-                  progress=show_progress(args))
-    say(args, f"training loss {history['loss'][-1]:.4f}, validation loss {history['val_loss'][-1]:.4f} "
-              f"(scaled units, after {len(history.epoch)} epochs)")
-    forecast = forecasting.to_ppm(windows, model.predict(windows.x_val))
-    scores = forecasting.report(args, data, windows, "LSTM", forecast, clock.seconds())
-    forecasting.plot(args, data, windows, "LSTM", forecast, scores)
-    save_model(model, args)
-    return 0
+    return forecasting.train_and_report(args, data, windows, "LSTM", model, lr=3e-3, batch_size=32, clock=clock)
 

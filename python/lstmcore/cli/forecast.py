@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 
-from .. import fit
 from ..datasets import load_co2
 from ..layers import LSTM, Conv1D, Dense, MaxPool1D, Sequential
-from ..optim import Adam
 from . import series as forecasting
 from .common import (
-    CliError, Stopwatch, add_training_options, apply_threads, check_writable, header, positive_int, save_model, say,
-    show_progress,
+    CliError, Stopwatch, add_training_options, apply_threads, check_writable, header, positive_int, say,
 )
 from .demo import add_plot_options, check_plot_path
 
@@ -78,16 +75,8 @@ def run(args: argparse.Namespace) -> int:
     say(args, f"task: from {args.window} weeks predict the next {args.horizon}; {len(windows.x_train)} training "
               f"windows, {len(windows.x_val)} validation windows (the most recent)")
     say(args, "model: " + " -> ".join(_describe(layer) for layer in model.layers))
-    history = fit(model, windows.x_train, windows.y_train, loss="mse", optimizer=Adam(lr=args.lr),
-                  epochs=args.epochs, batch_size=args.batch_size, validation_data=(windows.x_val, windows.y_val),
-                  clip_norm=1.0, seed=args.seed, progress=show_progress(args))
-    say(args, f"training loss {history['loss'][-1]:.4f}, validation loss {history['val_loss'][-1]:.4f} "
-              f"(scaled units, after {len(history.epoch)} epochs)")
-    forecast = forecasting.to_ppm(windows, model.predict(windows.x_val))
-    scores = forecasting.report(args, data, windows, "CNN-LSTM", forecast, clock.seconds())
-    forecasting.plot(args, data, windows, "CNN-LSTM", forecast, scores)
-    save_model(model, args)
-    return 0
+    return forecasting.train_and_report(args, data, windows, "CNN-LSTM", model, lr=args.lr,
+                                        batch_size=args.batch_size, clock=clock)
 
 
 def _describe(layer: object) -> str:

@@ -19,9 +19,11 @@ from typing import Dict, NamedTuple
 
 import numpy as np
 
+from .. import fit
 from ..data import sliding_windows
+from ..optim import Adam
 from ..datasets import Series
-from .common import CliError, matplotlib_pyplot, say
+from .common import CliError, Stopwatch, matplotlib_pyplot, save_model, say, show_progress
 
 SEASON = 52  # weeks in a year (365.25 / 7 = 52.18)
 VALIDATION_FRACTION = 0.2
@@ -139,3 +141,18 @@ def plot(args: argparse.Namespace, series: Series, windows: Windows, model_name:
     finally:
         pyplot.close(figure)
     say(args, f"plot of predictions against truth saved to {args.plot}")
+
+
+def train_and_report(args: argparse.Namespace, series: Series, windows: Windows, model_name: str, model,
+                     lr: float, batch_size: int, clock: Stopwatch) -> int:
+    """demo's and forecast's common end: fit (MSE, Adam, clipping), score beside the baselines, plot, save."""
+    history = fit(model, windows.x_train, windows.y_train, loss="mse", optimizer=Adam(lr=lr), epochs=args.epochs,
+                  batch_size=batch_size, validation_data=(windows.x_val, windows.y_val), clip_norm=1.0,
+                  seed=args.seed, progress=show_progress(args))
+    say(args, f"training loss {history['loss'][-1]:.4f}, validation loss {history['val_loss'][-1]:.4f} "
+              f"(scaled units, after {len(history.epoch)} epochs)")
+    forecast = to_ppm(windows, model.predict(windows.x_val))
+    scores = report(args, series, windows, model_name, forecast, clock.seconds())
+    plot(args, series, windows, model_name, forecast, scores)
+    save_model(model, args)
+    return 0
