@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/kernel_table.hpp"
+#include "ops/gru.hpp"
 #include "ops/lstm.hpp"
 #include "runtime/cpu_features.hpp"
 #include "runtime/thread_pool.hpp"
@@ -168,13 +169,39 @@ struct CellChoice {
     bool coupled_forget, identity_output;
 };
 
-class LstmCache {
+// What a training forward pass hands to its backward: the record of one dtype.
+template <template <typename> class Record>
+class TrainingCache {
   public:
     DType dtype;
     LstmDims dims;
-    std::unique_ptr<LstmTrainingRecord<float>> f32;
-    std::unique_ptr<LstmTrainingRecord<double>> f64;
+    std::unique_ptr<Record<float>> f32;
+    std::unique_ptr<Record<double>> f64;
+
+    // A cache for dtype T, with `*record` set to its (empty) record.
+    template <typename T>
+    static std::unique_ptr<TrainingCache> make(const LstmDims& d, Record<T>** record) {
+        auto cache = std::make_unique<TrainingCache>();
+        cache->dtype = std::is_same<T, float>::value ? DType::f32 : DType::f64;
+        cache->dims = d;
+        auto owned = std::make_unique<Record<T>>();
+        *record = owned.get();
+        if constexpr (std::is_same<T, float>::value) cache->f32 = std::move(owned);
+        else cache->f64 = std::move(owned);
+        return cache;
+    }
 };
+using LstmCache = TrainingCache<LstmTrainingRecord>;
+using GruCache = TrainingCache<GruTrainingRecord>;
+
+// obj must be a cache of type Cache, made by `producer` with training=True.
+template <typename Cache>
+const Cache& require_cache(const py::object& obj, const char* cache_name, const char* producer) {
+    if (obj.is_none() || !py::isinstance<Cache>(obj))
+        throw py::type_error(std::string("cache must be the ") + cache_name + " returned by " + producer +
+                             "(..., training=True), got " + (obj.is_none() ? std::string("None") : type_name(obj)));
+    return obj.cast<const Cache&>();
+}
 
 template <typename T>
 py::array new_array(const std::vector<int64_t>& shape) {
@@ -189,17 +216,8 @@ py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::arr
     py::array y = new_array<T>({d.steps, d.batch, d.hidden});
     py::array h_n = new_array<T>({d.batch, d.hidden});
     py::array c_n = new_array<T>({d.batch, d.hidden});
-    std::unique_ptr<LstmCache> cache;
     LstmTrainingRecord<T>* record = nullptr;
-    if (training) {
-        cache = std::make_unique<LstmCache>();
-        cache->dtype = std::is_same<T, float>::value ? DType::f32 : DType::f64;
-        cache->dims = d;
-        auto owned = std::make_unique<LstmTrainingRecord<T>>();
-        record = owned.get();
-        if constexpr (std::is_same<T, float>::value) cache->f32 = std::move(owned);
-        else cache->f64 = std::move(owned);
-    }
+    std::unique_ptr<LstmCache> cache = training ? LstmCache::make<T>(d, &record) : nullptr;
     const Kernels<T>& kernels = kernels_for<T>(active_isa());
     const int threads = ThreadPool::instance().num_threads();
     const T *px = static_cast<const T*>(x.data()), *pw_ih = static_cast<const T*>(w_ih.data());
@@ -222,34 +240,51 @@ py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::arr
     return py::make_tuple(y, h_n, c_n, cache_object);
 }
 
-// w_ih (4H, D), w_hh (4H, H), b (4H,), all of dtype `dtype` (named after `dtype_source`);
-// sizes checked before the (possibly copied) contiguous arrays are made.
+// w_ih (NG*H, D), w_hh (NG*H, H), b (NG*H,), all of dtype `dtype` (named after `dtype_source`);
+// sizes checked before the (possibly copied) contiguous arrays are made. `cell_note` says
+// which cell has NG gates when that is not obvious; `bias_name` names b.
 struct CheckedWeights {
     py::array w_ih, w_hh, b;
     int64_t input, hidden;
 };
 
 CheckedWeights check_weights(const py::object& w_ih_obj, const py::object& w_hh_obj, const py::object& b_obj,
-                             DType dtype, const char* dtype_source, int gates = 4) {
+                             DType dtype, const char* dtype_source, int gates = 4, const std::string& cell_note = "",
+                             const char* bias_name = "b") {
     CheckedWeights w{require_float_array(w_ih_obj, "w_ih"), require_float_array(w_hh_obj, "w_hh"),
-                     require_float_array(b_obj, "b"), 0, 0};
+                     require_float_array(b_obj, bias_name), 0, 0};
     require_same_dtype(w.w_ih, dtype, "w_ih", dtype_source);
     require_same_dtype(w.w_hh, dtype, "w_hh", dtype_source);
-    require_same_dtype(w.b, dtype, "b", dtype_source);
+    require_same_dtype(w.b, dtype, bias_name, dtype_source);
     const std::string g = std::to_string(gates);
-    const std::string which = gates == 4 ? "" : " (gates i, g, o: forget_gate=False or couple_input_forget=True)";
     if (w.w_ih.ndim() != 2 || w.w_ih.shape(0) % gates != 0 || w.w_ih.shape(0) == 0 || w.w_ih.shape(1) == 0)
-        throw py::value_error("w_ih must have shape (" + g + "*H, D)" + which + " with H, D >= 1, got " +
+        throw py::value_error("w_ih must have shape (" + g + "*H, D)" + cell_note + " with H, D >= 1, got " +
                               shape_string(w.w_ih));
     w.hidden = w.w_ih.shape(0) / gates;
     w.input = w.w_ih.shape(1);
-    require_shape(w.w_hh, {gates * w.hidden, w.hidden}, "w_hh", ("(" + g + "*H, H)" + which + " with H from w_ih").c_str());
-    require_shape(w.b, {gates * w.hidden}, "b", ("(" + g + "*H,)" + which).c_str());
+    require_shape(w.w_hh, {gates * w.hidden, w.hidden}, "w_hh",
+                  ("(" + g + "*H, H)" + cell_note + " with H from w_ih").c_str());
+    require_shape(w.b, {gates * w.hidden}, bias_name, ("(" + g + "*H,)" + cell_note).c_str());
     require_reasonable_size(LstmDims{1, 1, w.input, w.hidden});
     w.w_ih = contiguous(w.w_ih);
     w.w_hh = contiguous(w.w_hh);
     w.b = contiguous(w.b);
     return w;
+}
+
+// (T, B, D, H) of x (T, B, D) against checked weights with `gates` gates.
+LstmDims sequence_dims(const py::array& x, const CheckedWeights& w, int gates) {
+    if (x.ndim() != 3) throw py::value_error("x must have shape (T, B, D) (time-major), got " + shape_string(x));
+    LstmDims d{};
+    d.steps = checked_dim(x.shape(0), "x", "T", x);
+    d.batch = checked_dim(x.shape(1), "x", "B", x);
+    d.input = checked_dim(x.shape(2), "x", "D", x);
+    d.hidden = w.hidden;
+    if (w.input != d.input)
+        throw py::value_error("w_ih must have shape (" + std::to_string(gates) + "*H, D) with D = x.shape[2] = " +
+                              std::to_string(d.input) + ", got " + shape_string(w.w_ih));
+    require_reasonable_size(d);
+    return d;
 }
 
 // The gate count of the cell that forget_gate / couple_input_forget ask for.
@@ -272,17 +307,9 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
     py::array x = require_float_array(x_obj, "x");
     const DType dtype = dtype_of(x);
     const int gates = cell_gates(forget_gate, couple_input_forget, !peephole_obj.is_none());
-    CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype, "x", gates);
-    if (x.ndim() != 3) throw py::value_error("x must have shape (T, B, D) (time-major), got " + shape_string(x));
-    LstmDims d{};
-    d.steps = checked_dim(x.shape(0), "x", "T", x);
-    d.batch = checked_dim(x.shape(1), "x", "B", x);
-    d.input = checked_dim(x.shape(2), "x", "D", x);
-    d.hidden = w.hidden;
-    if (w.input != d.input)
-        throw py::value_error("w_ih must have shape (" + std::to_string(gates) + "*H, D) with D = x.shape[2] = " +
-                              std::to_string(d.input) + ", got " + shape_string(w.w_ih));
-    require_reasonable_size(d);
+    const std::string note = gates == 4 ? "" : " (gates i, g, o: forget_gate=False or couple_input_forget=True)";
+    CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype, "x", gates, note);
+    const LstmDims d = sequence_dims(x, w, gates);
     py::object h0 = optional_array(h0_obj, dtype, "x", {d.batch, d.hidden}, "h0", "(B, H)");
     py::object c0 = optional_array(c0_obj, dtype, "x", {d.batch, d.hidden}, "c0", "(B, H)");
     const std::vector<int64_t> lengths = optional_lengths(lengths_obj, d);
@@ -323,16 +350,86 @@ py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& 
 
 py::tuple lstm_backward_binding(const py::object& dy_obj, const py::object& dh_n_obj, const py::object& dc_n_obj,
                                 const py::object& cache_obj) {
-    if (cache_obj.is_none() || !py::isinstance<LstmCache>(cache_obj))
-        throw py::type_error("cache must be the LstmCache returned by lstm_forward(..., training=True), got " +
-                             (cache_obj.is_none() ? std::string("None") : type_name(cache_obj)));
-    const LstmCache& cache = cache_obj.cast<const LstmCache&>();
+    const LstmCache& cache = require_cache<LstmCache>(cache_obj, "LstmCache", "lstm_forward");
     const LstmDims& d = cache.dims;
     py::object dy = optional_array(dy_obj, cache.dtype, "the forward pass", {d.steps, d.batch, d.hidden}, "dy", "(T, B, H)");
     py::object dh_n = optional_array(dh_n_obj, cache.dtype, "the forward pass", {d.batch, d.hidden}, "dh_n", "(B, H)");
     py::object dc_n = optional_array(dc_n_obj, cache.dtype, "the forward pass", {d.batch, d.hidden}, "dc_n", "(B, H)");
     if (cache.dtype == DType::f32) return backward_typed<float>(*cache.f32, dy, dh_n, dc_n);
     return backward_typed<double>(*cache.f64, dy, dh_n, dc_n);
+}
+
+template <typename T>
+py::tuple gru_forward_typed(const py::array& x, const CheckedWeights& w, const py::array& b_hh,
+                            const py::object& h0, const LstmDims& d, bool training,
+                            const std::vector<int64_t>& lengths, const py::object& recurrent_mask) {
+    py::array y = new_array<T>({d.steps, d.batch, d.hidden});
+    py::array h_n = new_array<T>({d.batch, d.hidden});
+    GruTrainingRecord<T>* record = nullptr;
+    std::unique_ptr<GruCache> cache = training ? GruCache::make<T>(d, &record) : nullptr;
+    const Kernels<T>& kernels = kernels_for<T>(active_isa());
+    const int threads = ThreadPool::instance().num_threads();
+    const T *px = static_cast<const T*>(x.data()), *pw_ih = static_cast<const T*>(w.w_ih.data());
+    const T *pw_hh = static_cast<const T*>(w.w_hh.data()), *pb_ih = static_cast<const T*>(w.b.data());
+    const T *pb_hh = static_cast<const T*>(b_hh.data()), *ph0 = data_or_null<T>(h0);
+    T *py_ = data_of<T>(y), *ph_n = data_of<T>(h_n);
+    LstmSequenceOptions<T> options;
+    options.lengths = lengths.empty() ? nullptr : lengths.data();
+    options.recurrent_mask = data_or_null<T>(recurrent_mask);
+    {
+        py::gil_scoped_release release;
+        gru_forward<T>(kernels, threads, d, options, px, pw_ih, pw_hh, pb_ih, pb_hh, ph0, py_, ph_n, record);
+    }
+    py::object cache_object = cache ? py::cast(std::move(cache)) : py::object(py::none());
+    return py::make_tuple(y, h_n, cache_object);
+}
+
+py::tuple gru_forward_binding(const py::object& x_obj, const py::object& w_ih_obj, const py::object& w_hh_obj,
+                              const py::object& b_ih_obj, const py::object& b_hh_obj, const py::object& h0_obj,
+                              bool training, const py::object& lengths_obj, const py::object& mask_obj) {
+    py::array x = require_float_array(x_obj, "x");
+    const DType dtype = dtype_of(x);
+    const CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_ih_obj, dtype, "x", 3, " (gates r, z, n)", "b_ih");
+    py::array b_hh = require_float_array(b_hh_obj, "b_hh");
+    require_same_dtype(b_hh, dtype, "b_hh", "x");
+    require_shape(b_hh, {3 * w.hidden}, "b_hh", "(3*H,) (gates r, z, n)");
+    b_hh = contiguous(b_hh);
+    const LstmDims d = sequence_dims(x, w, 3);
+    py::object h0 = optional_array(h0_obj, dtype, "x", {d.batch, d.hidden}, "h0", "(B, H)");
+    const std::vector<int64_t> lengths = optional_lengths(lengths_obj, d);
+    py::object mask = optional_array(mask_obj, dtype, "x", {d.batch, d.hidden}, "recurrent_mask", "(B, H)");
+    x = contiguous(x);
+    if (dtype == DType::f32) return gru_forward_typed<float>(x, w, b_hh, h0, d, training, lengths, mask);
+    return gru_forward_typed<double>(x, w, b_hh, h0, d, training, lengths, mask);
+}
+
+template <typename T>
+py::tuple gru_backward_typed(const GruTrainingRecord<T>& record, const py::object& dy, const py::object& dh_n) {
+    const LstmDims& d = record.dims;
+    py::array dx = new_array<T>({d.steps, d.batch, d.input});
+    py::array dw_ih = new_array<T>({3 * d.hidden, d.input});
+    py::array dw_hh = new_array<T>({3 * d.hidden, d.hidden});
+    py::array db_ih = new_array<T>({3 * d.hidden});
+    py::array db_hh = new_array<T>({3 * d.hidden});
+    py::array dh0 = new_array<T>({d.batch, d.hidden});
+    const T *pdy = data_or_null<T>(dy), *pdh_n = data_or_null<T>(dh_n);
+    T *pdx = data_of<T>(dx), *pdw_ih = data_of<T>(dw_ih), *pdw_hh = data_of<T>(dw_hh);
+    T *pdb_ih = data_of<T>(db_ih), *pdb_hh = data_of<T>(db_hh), *pdh0 = data_of<T>(dh0);
+    const int threads = ThreadPool::instance().num_threads();
+    {
+        py::gil_scoped_release release;
+        gru_backward<T>(threads, record, pdy, pdh_n, pdx, pdw_ih, pdw_hh, pdb_ih, pdb_hh, pdh0);
+    }
+    return py::make_tuple(dx, dw_ih, dw_hh, db_ih, db_hh, dh0);
+}
+
+py::tuple gru_backward_binding(const py::object& dy_obj, const py::object& dh_n_obj, const py::object& cache_obj) {
+    const GruCache& cache = require_cache<GruCache>(cache_obj, "GruCache", "gru_forward");
+    const LstmDims& d = cache.dims;
+    py::object dy = optional_array(dy_obj, cache.dtype, "the forward pass", {d.steps, d.batch, d.hidden}, "dy", "(T, B, H)");
+    py::object dh_n = optional_array(dh_n_obj, cache.dtype, "the forward pass", {d.batch, d.hidden}, "dh_n", "(B, H)");
+    if (cache.dtype == DType::f32) return gru_backward_typed<float>(*cache.f32, dy, dh_n);
+    return gru_backward_typed<double>(*cache.f64, dy, dh_n);
 }
 
 // fast_lstm.PackedLSTM: weights packed once for repeated inference calls and single steps.
@@ -481,6 +578,26 @@ py::array elementwise(const py::object& x_obj, bool use_tanh) {
     return dtype_of(x) == DType::f32 ? elementwise_typed<float>(x, use_tanh) : elementwise_typed<double>(x, use_tanh);
 }
 
+template <typename Cache>
+void bind_cache(py::module_& m, const char* name, const char* consumer) {
+    const std::string doc = std::string("Opaque record of a training forward pass (inputs, states, gates, packed weights),\n"
+                                        "consumed by ") + consumer + ". It may be used for several backward calls.";
+    const std::string type_name = name;
+    py::class_<Cache>(m, name, doc.c_str())
+        .def_property_readonly("dtype",
+                               [](const Cache& c) {
+                                   return c.dtype == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>();
+                               })
+        .def_property_readonly(
+            "shape", [](const Cache& c) { return py::make_tuple(c.dims.steps, c.dims.batch, c.dims.input, c.dims.hidden); },
+            "(T, B, D, H) of the forward pass that made this cache.")
+        .def("__repr__", [type_name](const Cache& c) {
+            return "<" + type_name + " T=" + std::to_string(c.dims.steps) + " B=" + std::to_string(c.dims.batch) +
+                   " D=" + std::to_string(c.dims.input) + " H=" + std::to_string(c.dims.hidden) + " " +
+                   dtype_name(c.dtype) + ">";
+        });
+}
+
 }  // namespace
 
 #ifndef FAST_LSTM_VERSION
@@ -494,21 +611,8 @@ PYBIND11_MODULE(_core, m) {
     const std::string warning = select_isa_at_import();
     if (!warning.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, warning.c_str(), 1) < 0) throw py::error_already_set();
 
-    py::class_<LstmCache>(m, "LstmCache",
-                          "Opaque record of a training forward pass (inputs, states, gates, packed weights),\n"
-                          "consumed by lstm_backward. It may be used for several backward calls.")
-        .def_property_readonly("dtype",
-                               [](const LstmCache& c) {
-                                   return c.dtype == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>();
-                               })
-        .def_property_readonly(
-            "shape", [](const LstmCache& c) { return py::make_tuple(c.dims.steps, c.dims.batch, c.dims.input, c.dims.hidden); },
-            "(T, B, D, H) of the forward pass that made this cache.")
-        .def("__repr__", [](const LstmCache& c) {
-            return "<LstmCache T=" + std::to_string(c.dims.steps) + " B=" + std::to_string(c.dims.batch) +
-                   " D=" + std::to_string(c.dims.input) + " H=" + std::to_string(c.dims.hidden) + " " +
-                   dtype_name(c.dtype) + ">";
-        });
+    bind_cache<LstmCache>(m, "LstmCache", "lstm_backward");
+    bind_cache<GruCache>(m, "GruCache", "gru_backward");
 
     m.def("lstm_forward", &lstm_forward_binding, py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
           py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::kw_only(), py::arg("training") = false,
@@ -560,6 +664,41 @@ Arguments (the dtype of the forward pass):
 Returns (dx, dw_ih, dw_hh, db, dh0, dc0) with the shapes of x, w_ih, w_hh, b, h0, c0,
 followed by dpeephole (3, H) when the forward pass had peepholes.
 db is the gradient of the summed bias (use it for both bias_ih and bias_hh in PyTorch).)doc");
+
+    m.def("gru_forward", &gru_forward_binding, py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),
+          py::arg("b_hh"), py::arg("h0") = py::none(), py::kw_only(), py::arg("training") = false,
+          py::arg("lengths") = py::none(), py::arg("recurrent_mask") = py::none(),
+          R"doc(Run a single-layer GRU over a whole sequence (PyTorch's nn.GRU formulation).
+
+Arguments (float32 or float64, one dtype for all; any strides, copied if not contiguous):
+    x:    (T, B, D) input, time-major.
+    w_ih: (3H, D) input weights, gate order r, z, n (PyTorch's weight_ih_l0).
+    w_hh: (3H, H) recurrent weights (PyTorch's weight_hh_l0).
+    b_ih, b_hh: (3H,) the two biases, kept apart because the reset gate scales b_hn alone
+        (PyTorch's bias_ih_l0, bias_hh_l0).
+    h0:   (B, H) initial state, zeros when None.
+    training: keep what gru_backward needs and return it as `cache`.
+    lengths: None, or integers (B,) in [0, T], as in lstm_forward: past its length a
+        sequence's y rows are zero, its state is frozen and no compute is spent on it.
+    recurrent_mask: None, or (B, H): variational recurrent dropout. The recurrent product
+        reads h_{t-1} * recurrent_mask; the update z * h_{t-1} and the outputs use h itself.
+
+Returns (y, h_n, cache): y (T, B, H) every h_t; h_n (B, H) the final state; cache a
+GruCache when training=True, else None. Inputs are never modified.
+
+Equations: r = sigmoid(x_t W_ir^T + b_ir + h_{t-1} W_hr^T + b_hr), z likewise,
+n = tanh(x_t W_in^T + b_in + r * (h_{t-1} W_hn^T + b_hn)), h_t = (1 - z) * n + z * h_{t-1}.
+The GIL is released while the kernels run.)doc");
+
+    m.def("gru_backward", &gru_backward_binding, py::arg("dy"), py::arg("dh_n"), py::arg("cache"),
+          R"doc(Backpropagation through time for a training gru_forward call.
+
+Arguments (the dtype of the forward pass):
+    dy:   (T, B, H) gradient of the loss w.r.t. y, or None (zeros).
+    dh_n: (B, H) gradient w.r.t. h_n, or None.
+    cache: the GruCache from gru_forward(..., training=True).
+
+Returns (dx, dw_ih, dw_hh, db_ih, db_hh, dh0) with the shapes of x, w_ih, w_hh, b_ih, b_hh, h0.)doc");
 
     py::class_<PackedLstm>(m, "PackedLSTM",
                            R"doc(LSTM weights packed once for repeated inference: whole sequences or single steps.

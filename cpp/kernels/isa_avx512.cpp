@@ -11,12 +11,13 @@ namespace avx512 {
 
 #include "../simd/vec_avx512.hpp"
 
-// 32 zmm registers: GEMM 12 x 32 floats (24 accumulators); fused LSTM 6 rows x 4 gates.
+// 32 zmm registers: GEMM 12 x 32 floats (24 accumulators); fused LSTM 6 rows x 4 gates, GRU 8 x 3.
 template <typename T>
 struct Tiles {
     static constexpr int gemm_mr = 12;
     static constexpr int gemm_nv = 2;
     static constexpr int lstm_mr = 6;
+    static constexpr int gru_mr = 8;
     static constexpr int64_t gemm_kc = 256;
     static constexpr int64_t gemm_mc = 96;
 };

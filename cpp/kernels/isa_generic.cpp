@@ -13,6 +13,7 @@ struct Tiles {
     static constexpr int gemm_mr = 4;
     static constexpr int gemm_nv = 2;
     static constexpr int lstm_mr = 2;
+    static constexpr int gru_mr = 2;
     static constexpr int64_t gemm_kc = 256;
     static constexpr int64_t gemm_mc = 64;
 };

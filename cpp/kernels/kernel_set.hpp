@@ -7,6 +7,7 @@
 #include "activations.hpp"
 #include "dot_rows.hpp"
 #include "gemm.hpp"
+#include "gru_postgemm.hpp"
 #include "lstm_postgemm.hpp"
 
 template <typename T>
@@ -22,6 +23,11 @@ void lstm_forward_step_entry(const LstmForwardStep<T>& step, int64_t block_begin
 }
 
 template <typename T>
+void gru_forward_step_entry(const GruForwardStep<T>& step, int64_t block_begin, int64_t block_end) {
+    gru_forward_step<T, Tiles<T>::gru_mr>(step, block_begin, block_end);
+}
+
+template <typename T>
 const Kernels<T>& kernel_table(Isa isa) {
     static_assert(Tiles<T>::gemm_mc % Tiles<T>::gemm_mr == 0, "MC must hold whole MR slivers");
     static const Kernels<T> table = {
@@ -34,6 +40,8 @@ const Kernels<T>& kernel_table(Isa isa) {
         &gemm_entry<T>,
         {&lstm_forward_step_entry<T, 3>, &lstm_forward_step_entry<T, 4>},
         {&lstm_backward_step<T, 3>, &lstm_backward_step<T, 4>},
+        &gru_forward_step_entry<T>,
+        &gru_backward_step<T>,
         &dot_rows<T>,
         &lstm_cell_update<T>,
         &apply_elementwise<T, sigmoid<T>>,

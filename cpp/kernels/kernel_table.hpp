@@ -88,6 +88,56 @@ struct LstmBackwardStep {
     bool coupled_forget;
 };
 
+// One forward step of the GRU (PyTorch's formulation, gate order r, z, n) for all B rows,
+// fused like the LSTM step: the recurrent product of a block's three gates stays in registers.
+//   xproj_t  (B, 3*Hp) x_t W_ih^T without bias, gate-interleaved [unit block][r z n][VL]
+//   bias_x, bias_h (3*Hp) b_ih and b_hh, gate-interleaved (b_hn must stay apart: r scales it)
+//   h_prev   (B, H)    the recurrence's operand (h_{t-1}, times the mask if any), row stride ld_h_prev
+//   state_prev (B, H)  h_{t-1} itself, for h_t = (1 - z) n + z h_{t-1}; row stride ld_state_prev
+//   w_hh     packed    [unit block][H][r z n][VL]
+//   h_out    (B, H)    row stride ld_h_out; recurrent_mask / h_masked_out as in LstmForwardStep
+//   gates_out (B, 3*Hp) activated r, z, n, gate-interleaved; null when not training; may be xproj_t
+//   hn_out   (B, Hp)   W_hn h_{t-1} + b_hn (the reset gate's operand, needed by backward); null when not training
+template <typename T>
+struct GruForwardStep {
+    int64_t batch, hidden, hidden_padded;
+    const T* xproj_t;
+    const T* bias_x;
+    const T* bias_h;
+    const T* h_prev;
+    int64_t ld_h_prev;
+    const T* state_prev;
+    int64_t ld_state_prev;
+    const T* w_hh_packed;
+    T* h_out;
+    int64_t ld_h_out;
+    const T* recurrent_mask;
+    T* h_masked_out;
+    T* gates_out;
+    T* hn_out;
+};
+
+// One backward step of the GRU, elementwise, for all B rows.
+//   gates_t (B, 3*Hp), hn_t (B, Hp)   saved by the forward step
+//   state_prev (B, H)  h_{t-1}, row stride ld_state_prev
+//   dy_t    (B, H)     gradient arriving at h_t from the output; null = zero
+//   dh      (B, Hp)    in: dL/dh_t from step t+1; out: dL/dh_t * z, the direct path to h_{t-1}
+//                      (the driver adds the recurrent part dgates_h W_hh)
+//   dgates_x (B, 3*H)  dL/d(x_t W_ih^T + b_ih), gate-major as PyTorch's weights
+//   dgates_h (B, 3*H)  dL/d(h_{t-1} W_hh^T + b_hh): equal to dgates_x but for n, scaled by r
+template <typename T>
+struct GruBackwardStep {
+    int64_t batch, hidden, hidden_padded;
+    const T* gates_t;
+    const T* hn_t;
+    const T* state_prev;
+    int64_t ld_state_prev;
+    const T* dy_t;
+    T* dh;
+    T* dgates_x;
+    T* dgates_h;
+};
+
 // out (B, ld_out) += a (B, K) W^T for W (rows, K) row-major, as the caller stores it.
 template <typename T>
 struct DotRowsArgs {
@@ -126,6 +176,8 @@ struct Kernels {
     // Indexed by the cell's gate count minus 3: [0] i g o (no forget gate of its own), [1] i f g o.
     void (*lstm_forward_step[2])(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end);
     void (*lstm_backward_step[2])(const LstmBackwardStep<T>& step, int64_t block_begin, int64_t block_end);
+    void (*gru_forward_step)(const GruForwardStep<T>& step, int64_t block_begin, int64_t block_end);
+    void (*gru_backward_step)(const GruBackwardStep<T>& step, int64_t block_begin, int64_t block_end);
     // Rows [row_begin, row_end) of W.
     void (*dot_rows)(const DotRowsArgs<T>& args, int64_t row_begin, int64_t row_end);
     // Hidden units [unit_begin, unit_end).

@@ -35,11 +35,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             dy_rows = dy_buffer.data();
         }
         h_prev_buffer = AlignedBuffer<T>(N * H);
-        for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
-            const int64_t source = t == 0 ? 0 : B + rows.offset[t - 1];
-            std::memcpy(h_prev_buffer.data() + rows.offset[t] * H, record.hidden_states.data() + source * H,
-                        sizeof(T) * rows.count[t] * H);
-        }
+        gather_previous_states(rows, h_prev_buffer.data(), record.hidden_states.data(), H);
         h_prev_rows = h_prev_buffer.data();
         dx_buffer = AlignedBuffer<T>(N * D);
         dx_rows = dx_buffer.data();

@@ -53,6 +53,14 @@ void scatter_sequence_rows(const SequenceRows& rows, T* dst, const T* src, int64
 }
 
 template <typename T>
+void gather_previous_states(const SequenceRows& rows, T* dst, const T* states, int64_t width) {
+    for (int64_t t = 0; t < rows.steps && rows.count[t] > 0; ++t) {
+        const int64_t source = t == 0 ? 0 : rows.batch + rows.offset[t - 1];
+        std::memcpy(dst + rows.offset[t] * width, states + source * width, sizeof(T) * rows.count[t] * width);
+    }
+}
+
+template <typename T>
 void gather_batch(const SequenceRows& rows, T* dst, const T* src, int64_t width) {
     for (int64_t j = 0; j < rows.batch; ++j)
         std::memcpy(dst + j * width, src + rows.order[j] * width, sizeof(T) * width);
@@ -67,6 +75,7 @@ void scatter_batch(const SequenceRows& rows, T* dst, const T* src, int64_t width
 #define FAST_LSTM_INSTANTIATE(T)                                                              \
     template void gather_sequence_rows<T>(const SequenceRows&, T*, const T*, int64_t);        \
     template void scatter_sequence_rows<T>(const SequenceRows&, T*, const T*, int64_t);       \
+    template void gather_previous_states<T>(const SequenceRows&, T*, const T*, int64_t);      \
     template void gather_batch<T>(const SequenceRows&, T*, const T*, int64_t);                \
     template void scatter_batch<T>(const SequenceRows&, T*, const T*, int64_t);
 FAST_LSTM_INSTANTIATE(float)

@@ -38,6 +38,12 @@ void gather_sequence_rows(const SequenceRows& rows, T* dst, const T* src, int64_
 template <typename T>
 void scatter_sequence_rows(const SequenceRows& rows, T* dst, const T* src, int64_t width);
 
+// dst (N, width) <- the state each row started from. states (B + N, width) holds the B
+// initial states (sorted), then each row's state after its step; the rows of step t start
+// from step t-1's rows of the same sequences (the first count[t] of them).
+template <typename T>
+void gather_previous_states(const SequenceRows& rows, T* dst, const T* states, int64_t width);
+
 // dst (B, width) in sorted order <- src (B, width) in the caller's order, and back.
 template <typename T>
 void gather_batch(const SequenceRows& rows, T* dst, const T* src, int64_t width);

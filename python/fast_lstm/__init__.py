@@ -7,19 +7,24 @@ Public API
 ----------
 lstm_forward(x, w_ih, w_hh, b, h0=None, c0=None, *, training=False) -> (y, h_n, c_n, cache)
 lstm_backward(dy, dh_n, dc_n, cache) -> (dx, dw_ih, dw_hh, db, dh0, dc0)
+gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0=None, *, training=False) -> (y, h_n, cache)
+gru_backward(dy, dh_n, cache) -> (dx, dw_ih, dw_hh, db_ih, db_hh, dh0)
 PackedLSTM(w_ih, w_hh, b): weights packed once; .step(x_t, h, c) for streaming, .forward(x)
 set_num_threads(n), get_num_threads(), isa(), available_isas(), __version__
 
 Shapes are time-major: x (T, B, D), y (T, B, H); weights follow PyTorch's ``nn.LSTM``
-(gate order i, f, g, o).  Non-finite values propagate like numpy's (NaN in, NaN out).
+(gate order i, f, g, o) and ``nn.GRU`` (r, z, n).  Non-finite values propagate like numpy's (NaN in, NaN out).
 """
 
 from ._core import (
+    GruCache,
     LstmCache,
     PackedLSTM,
     __version__,
     available_isas,
     get_num_threads,
+    gru_backward,
+    gru_forward,
     isa,
     lstm_backward,
     lstm_forward,
@@ -28,11 +33,14 @@ from ._core import (
 from ._core import _force_isa, _sigmoid, _tanh  # noqa: F401  (test hooks, not public API)
 
 __all__ = [
+    "GruCache",
     "LstmCache",
     "PackedLSTM",
     "__version__",
     "available_isas",
     "get_num_threads",
+    "gru_backward",
+    "gru_forward",
     "isa",
     "lstm_backward",
     "lstm_forward",

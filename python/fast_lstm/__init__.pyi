@@ -18,6 +18,15 @@ class LstmCache:
     def shape(self) -> Tuple[int, int, int, int]:
         """(T, B, D, H) of the forward pass that made this cache."""
 
+class GruCache:
+    """Opaque record of a training gru_forward pass, consumed by gru_backward."""
+
+    @property
+    def dtype(self) -> np.dtype: ...
+    @property
+    def shape(self) -> Tuple[int, int, int, int]:
+        """(T, B, D, H) of the forward pass that made this cache."""
+
 class PackedLSTM:
     """LSTM weights packed once for repeated inference: whole sequences or single steps."""
 
@@ -66,6 +75,24 @@ def lstm_backward(
     cache: LstmCache,
 ) -> Tuple[FloatArray, ...]:
     """(dx, dw_ih, dw_hh, db, dh0, dc0), then dpeephole when the forward pass had peepholes."""
+def gru_forward(
+    x: FloatArray,
+    w_ih: FloatArray,
+    w_hh: FloatArray,
+    b_ih: FloatArray,
+    b_hh: FloatArray,
+    h0: Optional[FloatArray] = None,
+    *,
+    training: bool = False,
+    lengths: Optional[Union[npt.NDArray[np.integer], Sequence[int]]] = None,
+    recurrent_mask: Optional[FloatArray] = None,
+) -> Tuple[FloatArray, FloatArray, Optional[GruCache]]: ...
+def gru_backward(
+    dy: Optional[FloatArray],
+    dh_n: Optional[FloatArray],
+    cache: GruCache,
+) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """(dx, dw_ih, dw_hh, db_ih, db_hh, dh0)."""
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def isa() -> Literal["avx512", "avx2", "generic"]: ...

@@ -1,0 +1,63 @@
+// The recurrent product inside the fused cell tiles: acc[r][gate] += h_{t-1}[r] W_hh^T for the
+// NG gates of one block of VL hidden units, with W packed as [block][depth][NG gates][VL].
+// Shared by every cell kind (lstm_postgemm.hpp, gru_postgemm.hpp).
+#pragma once
+
+// acc[r][gate] += rows[r] W^T for one block of units, over k < depth, with W packed
+// as [depth][NG gates][VL]. Kept out of line so the activation constants of the caller
+// do not take the registers this loop needs for accumulators and weight vectors.
+template <typename T, int R, int NG>
+__attribute__((noinline)) void gate_product_rows(Vec<T> (&acc)[R][NG], const T* const (&rows)[R], const T* w,
+                                            int64_t depth) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    V sum[R][NG];
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < NG; ++g) sum[r][g] = acc[r][g];
+    for (int64_t k = 0; k < depth; ++k) {
+        V weights[NG];
+        for (int g = 0; g < NG; ++g) {
+            weights[g] = V::load(w + (k * NG + g) * VL);
+            // Load each weight vector once for all R rows (else: R loads per vector).
+            weights[g].keep_in_register();
+        }
+        for (int r = 0; r < R; ++r) {
+            const V a = V::broadcast(rows[r][k]);
+            for (int g = 0; g < NG; ++g) sum[r][g] = fma(a, weights[g], sum[r][g]);
+        }
+    }
+    for (int r = 0; r < R; ++r)
+        for (int g = 0; g < NG; ++g) acc[r][g] = sum[r][g];
+}
+
+// One row alone has only NG independent FMA chains, too few to hide the FMA
+// latency: even and odd k go to separate sums, added at the end.
+template <typename T, int NG>
+__attribute__((noinline)) void gate_product_one_row(Vec<T> (&acc)[1][NG], const T* row, const T* w, int64_t depth) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    V even[NG], odd[NG];
+    for (int g = 0; g < NG; ++g) {
+        even[g] = acc[0][g];
+        odd[g] = V::zero();
+    }
+    int64_t k = 0;
+    for (; k + 2 <= depth; k += 2) {
+        const V a0 = V::broadcast(row[k]), a1 = V::broadcast(row[k + 1]);
+        for (int g = 0; g < NG; ++g) {
+            even[g] = fma(a0, V::load(w + (k * NG + g) * VL), even[g]);
+            odd[g] = fma(a1, V::load(w + ((k + 1) * NG + g) * VL), odd[g]);
+        }
+    }
+    if (k < depth) {
+        const V a0 = V::broadcast(row[k]);
+        for (int g = 0; g < NG; ++g) even[g] = fma(a0, V::load(w + (k * NG + g) * VL), even[g]);
+    }
+    for (int g = 0; g < NG; ++g) acc[0][g] = even[g] + odd[g];
+}
+
+template <typename T, int R, int NG>
+inline void gate_product(Vec<T> (&acc)[R][NG], const T* const (&rows)[R], const T* w, int64_t depth) {
+    if constexpr (R == 1) gate_product_one_row<T, NG>(acc, rows[0], w, depth);
+    else gate_product_rows<T, R, NG>(acc, rows, w, depth);
+}

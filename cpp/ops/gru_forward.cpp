@@ -1,0 +1,172 @@
+// GRU forward driver, the LSTM's design (lstm_forward.cpp): one GEMM for the input projection
+// of all steps, then per step the fused recurrent product + cell update, hidden-unit blocks
+// split across threads with one barrier per step.
+#include <cstring>
+#include <functional>
+
+#include "../runtime/thread_pool.hpp"
+#include "gru.hpp"
+#include "packing.hpp"
+
+namespace fast_lstm {
+
+template <typename T>
+void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, const LstmSequenceOptions<T>& options,
+                 const T* x, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh, const T* h0, T* y, T* h_n,
+                 GruTrainingRecord<T>* record) {
+    constexpr int64_t NG = 3;
+    const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
+    const int64_t VL = kernels.vector_width, Hp = round_up(H, VL), G = NG * Hp, blocks = Hp / VL;
+    const int64_t nr = kernels.gemm_nr;
+    const SequenceRows rows = sequence_rows(T_, B, options.lengths);
+    const int64_t N = rows.total;
+    const bool dense = rows.dense();
+
+    // The weights in the kernels' layouts (w_ih for the all-steps GEMM, w_hh for the fused tile).
+    AlignedBuffer<T> w_ih_gemm(packed_b_size(D, G, nr)), w_hh_fused(packed_b_size(H, G, NG * VL));
+    AlignedBuffer<T> bias_x(G), bias_h(G), interleaved(G * (D > H ? D : H));
+    interleave_gate_rows(interleaved.data(), w_ih, NG, H, D, VL);
+    pack_b_panels(w_ih_gemm.data(), interleaved.data(), 1, D, D, G, nr, 0, ceil_div(G, nr));
+    interleave_gate_rows(interleaved.data(), w_hh, NG, H, H, VL);
+    pack_b_panels(w_hh_fused.data(), interleaved.data(), 1, H, H, G, NG * VL, 0, blocks);
+    interleave_gate_rows(bias_x.data(), b_ih, NG, H, 1, VL);
+    interleave_gate_rows(bias_h.data(), b_hh, NG, H, 1, VL);
+    interleaved = AlignedBuffer<T>();
+
+    // The inputs in sorted row order, without the padding.
+    AlignedBuffer<T> x_buffer, h0_buffer, mask_buffer;
+    const T* x_rows = x;
+    if (!dense) {
+        x_buffer = AlignedBuffer<T>(N * D);
+        gather_sequence_rows(rows, x_buffer.data(), x, D);
+        x_rows = x_buffer.data();
+    }
+    const T* h_initial = h0;
+    if (!h0 || !rows.sorted) {
+        h0_buffer = AlignedBuffer<T>(B * H);
+        if (h0) gather_batch(rows, h0_buffer.data(), h0, H);
+        else h0_buffer.fill_zero();
+        h_initial = h0_buffer.data();
+    }
+    const T* mask = options.recurrent_mask;
+    if (mask && (record || !rows.sorted)) {
+        mask_buffer = AlignedBuffer<T>(B * H);
+        gather_batch(rows, mask_buffer.data(), mask, H);
+        mask = mask_buffer.data();
+    }
+
+    // outputs (N, H): each row's h_t, which the next step's update reads as h_{t-1}. When
+    // training they follow h_0 in the record's (B + N, H) states.
+    AlignedBuffer<T> output_buffer, recurrent_buffer, projection_buffer;
+    T* outputs;
+    if (record) {
+        record->hidden_states = AlignedBuffer<T>((B + N) * H);
+        std::memcpy(record->hidden_states.data(), h_initial, sizeof(T) * B * H);
+        outputs = record->hidden_states.data() + B * H;
+    } else if (dense) {
+        outputs = y;
+    } else {
+        output_buffer = AlignedBuffer<T>(N * H);
+        outputs = output_buffer.data();
+    }
+    // With a mask the recurrence reads its own rows, h * mask.
+    const T* recurrent_initial = h_initial;
+    T* recurrent_rows = outputs;
+    if (mask) {
+        T* storage;
+        if (record) {
+            record->recurrent_inputs = AlignedBuffer<T>((B + N) * H);
+            storage = record->recurrent_inputs.data();
+        } else {
+            recurrent_buffer = AlignedBuffer<T>((B + N) * H);
+            storage = recurrent_buffer.data();
+        }
+        for (int64_t i = 0; i < B * H; ++i) storage[i] = h_initial[i] * mask[i];
+        recurrent_initial = storage;
+        recurrent_rows = storage + B * H;
+    }
+
+    if (record) {
+        record->dims = dims;
+        record->kernels = &kernels;
+        record->hidden_padded = Hp;
+        record->rows = rows;
+        record->recurrent_mask = std::move(mask_buffer);
+        record->gate_values = AlignedBuffer<T>(N * G);
+        record->hn_values = AlignedBuffer<T>(N * Hp);
+        record->x_packed = AlignedBuffer<T>(packed_b_size(N, D, nr));
+        record->w_ih_packed = AlignedBuffer<T>(packed_b_size(NG * H, D, nr));
+        record->w_hh_packed = AlignedBuffer<T>(packed_b_size(NG * H, H, nr));
+    } else {
+        projection_buffer = AlignedBuffer<T>(N * G);
+    }
+    // x W_ih^T for all rows; when training, each step overwrites its rows in place with the
+    // activated gates (a tile reads its pre-activations before it writes).
+    T* xproj = record ? record->gate_values.data() : projection_buffer.data();
+
+    threads = lstm_threads_for(threads, dims, blocks);
+    AlignedBuffer<T> a_workspace(threads * kernels.gemm_mc * kernels.gemm_kc);
+
+    ThreadPool::instance().run(threads, [&](const Team& team) {
+        T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
+        int64_t begin, end;
+        split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
+        if (begin < end) {
+            const GemmArgs<T> projection{x_rows, D, 1, w_ih_gemm.data(), xproj, G, N, G, D, false};
+            kernels.gemm(projection, begin, end, 0, ceil_div(G, nr), workspace);
+        }
+        if (record) {  // the backward operands, packed while the data is at hand
+            split_range(ceil_div(D, nr), 1, team.size, team.index, &begin, &end);
+            pack_b_panels(record->x_packed.data(), x_rows, D, 1, N, D, nr, begin, end);
+            pack_b_panels(record->w_ih_packed.data(), w_ih, D, 1, NG * H, D, nr, begin, end);
+            split_range(ceil_div(H, nr), 1, team.size, team.index, &begin, &end);
+            pack_b_panels(record->w_hh_packed.data(), w_hh, H, 1, NG * H, H, nr, begin, end);
+        }
+        team.sync();
+
+        int64_t block_begin, block_end;
+        split_range(blocks, 1, team.size, team.index, &block_begin, &block_end);
+        for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
+            const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1];
+            GruForwardStep<T> step{};
+            step.batch = rows.count[t];
+            step.hidden = H;
+            step.hidden_padded = Hp;
+            step.xproj_t = xproj + at * G;
+            step.bias_x = bias_x.data();
+            step.bias_h = bias_h.data();
+            step.h_prev = t == 0 ? recurrent_initial : recurrent_rows + previous * H;
+            step.ld_h_prev = H;
+            step.state_prev = t == 0 ? h_initial : outputs + previous * H;
+            step.ld_state_prev = H;
+            step.w_hh_packed = w_hh_fused.data();
+            step.h_out = outputs + at * H;
+            step.ld_h_out = H;
+            step.recurrent_mask = mask;
+            step.h_masked_out = mask ? recurrent_rows + at * H : nullptr;
+            step.gates_out = record ? xproj + at * G : nullptr;
+            step.hn_out = record ? record->hn_values.data() + at * Hp : nullptr;
+            if (block_begin < block_end) kernels.gru_forward_step(step, block_begin, block_end);
+            team.sync();
+        }
+    });
+
+    if (outputs != y) {
+        if (dense) std::memcpy(y, outputs, sizeof(T) * N * H);
+        else scatter_sequence_rows(rows, y, outputs, H);
+    }
+    for (int64_t j = 0; j < B; ++j) {  // each sequence's state after its last step
+        const int64_t length = rows.length[j];
+        const T* h_last = length == 0 ? h_initial + j * H : outputs + rows.row(length - 1, j) * H;
+        std::memcpy(h_n + rows.order[j] * H, h_last, sizeof(T) * H);
+    }
+}
+
+#define FAST_LSTM_INSTANTIATE(T)                                                                                     \
+    template void gru_forward<T>(const Kernels<T>&, int, const LstmDims&, const LstmSequenceOptions<T>&, const T*, \
+                                 const T*, const T*, const T*, const T*, const T*, T*, T*, GruTrainingRecord<T>*);
+FAST_LSTM_INSTANTIATE(float)
+FAST_LSTM_INSTANTIATE(double)
+#undef FAST_LSTM_INSTANTIATE
+
+}  // namespace fast_lstm
