@@ -16,12 +16,13 @@ from .callbacks import Callback, EarlyStopping, History
 from .generate import generate
 from .io import ModelFileError, load, save
 from .layers import (
-    LSTM, Conv1D, Dense, Dropout, Embedding, Flatten, Layer, MaxPool1D, RepeatVector, Sequential, TimeDistributed,
+    GRU, LSTM, Conv1D, Dense, Dropout, Embedding, Flatten, Layer, MaxPool1D, RepeatVector, Sequential, TimeDistributed,
 )
 from .train import evaluate, fit
 
 __all__ = [
-    "Callback", "Conv1D", "Dense", "Dropout", "EarlyStopping", "Embedding", "Flatten", "History", "LSTM", "Layer",
+    "Callback", "Conv1D", "Dense", "Dropout", "EarlyStopping", "Embedding", "Flatten", "GRU", "History", "LSTM",
+    "Layer",
     "MaxPool1D", "ModelFileError", "RepeatVector", "Sequential", "TimeDistributed", "__version__", "data",
     "evaluate", "fit", "generate", "load", "losses", "metrics", "optim", "save",
 ]

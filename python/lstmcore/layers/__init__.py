@@ -5,11 +5,12 @@ from .conv import Conv1D
 from .dense import Dense
 from .dropout import Dropout
 from .embedding import Embedding
+from .gru import GRU
 from .lstm import LSTM
 from .pooling import MaxPool1D
 from .reshape import Flatten, RepeatVector
 from .sequential import Sequential
 from .time_distributed import TimeDistributed
 
-__all__ = ["Conv1D", "Dense", "Dropout", "Embedding", "Flatten", "LSTM", "Layer", "MaxPool1D",
+__all__ = ["Conv1D", "Dense", "Dropout", "Embedding", "Flatten", "GRU", "LSTM", "Layer", "MaxPool1D",
            "RepeatVector", "Sequential", "TimeDistributed"]
