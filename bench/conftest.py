@@ -42,6 +42,7 @@ MARKERS = {
     "stream": "B=1 single-step calls carrying state",
     "sgemm": "numpy float32 matmul, the practical compute limit",
     "fit": "one training epoch of a whole model (LSTM + Dense, MSE, Adam), lstmcore against torch",
+    "gru": "the GRU (fast_lstm.gru_forward/gru_backward beside torch.nn.GRU) on the grid's shapes",
     "cells": "the LSTM cell variants (peephole, CIFG, the 1997 cell) beside the standard cell, medium shape",
 }
 # Marks a --quick run leaves out besides the big shapes: seconds per call, not for CI.
