@@ -167,6 +167,7 @@ bool parse_cell_activation(const py::object& obj) {
 struct CellChoice {
     int gates;
     bool coupled_forget, identity_output;
+    int64_t projection;  // P, or 0
 };
 
 // What a training forward pass hands to its backward: the record of one dtype.
@@ -212,9 +213,10 @@ template <typename T>
 py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::array& w_hh, const py::array& b,
                         const py::object& h0, const py::object& c0, const LstmDims& d, bool training,
                         const std::vector<int64_t>& lengths, const py::object& recurrent_mask,
-                        const py::object& peephole, const CellChoice& choice) {
-    py::array y = new_array<T>({d.steps, d.batch, d.hidden});
-    py::array h_n = new_array<T>({d.batch, d.hidden});
+                        const py::object& peephole, const py::object& w_hr, const CellChoice& choice) {
+    const int64_t R = choice.projection ? choice.projection : d.hidden;  // features of h
+    py::array y = new_array<T>({d.steps, d.batch, R});
+    py::array h_n = new_array<T>({d.batch, R});
     py::array c_n = new_array<T>({d.batch, d.hidden});
     LstmTrainingRecord<T>* record = nullptr;
     std::unique_ptr<LstmCache> cache = training ? LstmCache::make<T>(d, &record) : nullptr;
@@ -232,6 +234,8 @@ py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::arr
     cell.coupled_forget = choice.coupled_forget;
     cell.peephole = data_or_null<T>(peephole);
     cell.identity_output = choice.identity_output;
+    cell.projection = choice.projection;
+    cell.w_hr = data_or_null<T>(w_hr);
     {
         py::gil_scoped_release release;
         lstm_forward<T>(kernels, threads, d, cell, options, px, pw_ih, pw_hh, pb, ph0, pc0, py_, ph_n, pc_n, record);
@@ -250,7 +254,7 @@ struct CheckedWeights {
 
 CheckedWeights check_weights(const py::object& w_ih_obj, const py::object& w_hh_obj, const py::object& b_obj,
                              DType dtype, const char* dtype_source, int gates = 4, const std::string& cell_note = "",
-                             const char* bias_name = "b") {
+                             const char* bias_name = "b", int64_t projection = 0) {
     CheckedWeights w{require_float_array(w_ih_obj, "w_ih"), require_float_array(w_hh_obj, "w_hh"),
                      require_float_array(b_obj, bias_name), 0, 0};
     require_same_dtype(w.w_ih, dtype, "w_ih", dtype_source);
@@ -262,8 +266,12 @@ CheckedWeights check_weights(const py::object& w_ih_obj, const py::object& w_hh_
                               shape_string(w.w_ih));
     w.hidden = w.w_ih.shape(0) / gates;
     w.input = w.w_ih.shape(1);
-    require_shape(w.w_hh, {gates * w.hidden, w.hidden}, "w_hh",
-                  ("(" + g + "*H, H)" + cell_note + " with H from w_ih").c_str());
+    if (projection)
+        require_shape(w.w_hh, {gates * w.hidden, projection}, "w_hh",
+                      ("(" + g + "*H, P)" + cell_note + " with H from w_ih and P from w_hr").c_str());
+    else
+        require_shape(w.w_hh, {gates * w.hidden, w.hidden}, "w_hh",
+                      ("(" + g + "*H, H)" + cell_note + " with H from w_ih").c_str());
     require_shape(w.b, {gates * w.hidden}, bias_name, ("(" + g + "*H,)" + cell_note).c_str());
     require_reasonable_size(LstmDims{1, 1, w.input, w.hidden});
     w.w_ih = contiguous(w.w_ih);
@@ -303,36 +311,49 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
                                const py::object& b_obj, const py::object& h0_obj, const py::object& c0_obj,
                                bool training, const py::object& lengths_obj, const py::object& mask_obj,
                                const py::object& peephole_obj, const py::object& activation_obj, bool forget_gate,
-                               bool couple_input_forget) {
+                               bool couple_input_forget, const py::object& w_hr_obj) {
     py::array x = require_float_array(x_obj, "x");
     const DType dtype = dtype_of(x);
     const int gates = cell_gates(forget_gate, couple_input_forget, !peephole_obj.is_none());
     const std::string note = gates == 4 ? "" : " (gates i, g, o: forget_gate=False or couple_input_forget=True)";
-    CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype, "x", gates, note);
+    // With a projection w_hr (P, H), h has P features: w_hh is (NG*H, P), h0 and the mask (B, P).
+    int64_t P = 0;
+    if (!w_hr_obj.is_none()) {
+        const py::array w_hr = require_float_array(w_hr_obj, "w_hr");
+        if (w_hr.ndim() != 2 || w_hr.shape(0) == 0)
+            throw py::value_error("w_hr must have shape (P, H) with P >= 1, got " + shape_string(w_hr));
+        P = w_hr.shape(0);
+    }
+    CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_obj, dtype, "x", gates, note, "b", P);
     const LstmDims d = sequence_dims(x, w, gates);
-    py::object h0 = optional_array(h0_obj, dtype, "x", {d.batch, d.hidden}, "h0", "(B, H)");
+    const int64_t R = P ? P : d.hidden;
+    const char* h_shape = P ? "(B, P)" : "(B, H)";
+    py::object w_hr = optional_array(w_hr_obj, dtype, "x", {P, d.hidden}, "w_hr", "(P, H) with H from w_ih");
+    py::object h0 = optional_array(h0_obj, dtype, "x", {d.batch, R}, "h0", h_shape);
     py::object c0 = optional_array(c0_obj, dtype, "x", {d.batch, d.hidden}, "c0", "(B, H)");
     const std::vector<int64_t> lengths = optional_lengths(lengths_obj, d);
-    py::object mask = optional_array(mask_obj, dtype, "x", {d.batch, d.hidden}, "recurrent_mask", "(B, H)");
+    py::object mask = optional_array(mask_obj, dtype, "x", {d.batch, R}, "recurrent_mask", h_shape);
     py::object peephole = optional_array(peephole_obj, dtype, "x", {3, d.hidden}, "peephole", "(3, H)");
     const bool identity_output = parse_cell_activation(activation_obj);
     x = contiguous(x);
-    const CellChoice cell{gates, couple_input_forget, identity_output};
+    const CellChoice cell{gates, couple_input_forget, identity_output, P};
     if (dtype == DType::f32)
-        return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole, cell);
-    return forward_typed<double>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole, cell);
+        return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole, w_hr, cell);
+    return forward_typed<double>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole, w_hr, cell);
 }
 
 template <typename T>
 py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& dy, const py::object& dh_n,
                          const py::object& dc_n) {
     const LstmDims& d = record.dims;
+    const int64_t P = record.projection, R = P ? P : d.hidden;
     py::array dx = new_array<T>({d.steps, d.batch, d.input});
     const int64_t rows = record.gates * d.hidden;
     py::array dw_ih = new_array<T>({rows, d.input});
-    py::array dw_hh = new_array<T>({rows, d.hidden});
+    py::array dw_hh = new_array<T>({rows, R});
     py::array db = new_array<T>({rows});
-    py::array dh0 = new_array<T>({d.batch, d.hidden});
+    py::array dh0 = new_array<T>({d.batch, R});
+    py::array dw_hr = P ? new_array<T>({P, d.hidden}) : py::array();
     py::array dc0 = new_array<T>({d.batch, d.hidden});
     const bool peephole = record.peephole.size() > 0;
     py::array dpeephole = peephole ? new_array<T>({3, d.hidden}) : py::array();
@@ -342,18 +363,26 @@ py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& 
     const int threads = ThreadPool::instance().num_threads();
     {
         py::gil_scoped_release release;
-        lstm_backward<T>(threads, record, pdy, pdh_n, pdc_n, pdx, pdw_ih, pdw_hh, pdb, pdh0, pdc0, pdp);
+        lstm_backward<T>(threads, record, pdy, pdh_n, pdc_n, pdx, pdw_ih, pdw_hh, pdb, pdh0, pdc0, pdp,
+                         P ? data_of<T>(dw_hr) : nullptr);
     }
-    if (peephole) return py::make_tuple(dx, dw_ih, dw_hh, db, dh0, dc0, dpeephole);
-    return py::make_tuple(dx, dw_ih, dw_hh, db, dh0, dc0);
+    py::list gradients;
+    for (const py::array& g : {dx, dw_ih, dw_hh, db, dh0, dc0}) gradients.append(g);
+    if (peephole) gradients.append(dpeephole);
+    if (P) gradients.append(dw_hr);
+    return py::tuple(gradients);
 }
 
 py::tuple lstm_backward_binding(const py::object& dy_obj, const py::object& dh_n_obj, const py::object& dc_n_obj,
                                 const py::object& cache_obj) {
     const LstmCache& cache = require_cache<LstmCache>(cache_obj, "LstmCache", "lstm_forward");
     const LstmDims& d = cache.dims;
-    py::object dy = optional_array(dy_obj, cache.dtype, "the forward pass", {d.steps, d.batch, d.hidden}, "dy", "(T, B, H)");
-    py::object dh_n = optional_array(dh_n_obj, cache.dtype, "the forward pass", {d.batch, d.hidden}, "dh_n", "(B, H)");
+    const int64_t P = cache.dtype == DType::f32 ? cache.f32->projection : cache.f64->projection;
+    const int64_t R = P ? P : d.hidden;  // features of h
+    py::object dy = optional_array(dy_obj, cache.dtype, "the forward pass", {d.steps, d.batch, R}, "dy",
+                                   P ? "(T, B, P)" : "(T, B, H)");
+    py::object dh_n = optional_array(dh_n_obj, cache.dtype, "the forward pass", {d.batch, R}, "dh_n",
+                                     P ? "(B, P)" : "(B, H)");
     py::object dc_n = optional_array(dc_n_obj, cache.dtype, "the forward pass", {d.batch, d.hidden}, "dc_n", "(B, H)");
     if (cache.dtype == DType::f32) return backward_typed<float>(*cache.f32, dy, dh_n, dc_n);
     return backward_typed<double>(*cache.f64, dy, dh_n, dc_n);
@@ -545,7 +574,8 @@ class PackedLstm {
         const int threads = ThreadPool::instance().num_threads();
         {
             py::gil_scoped_release release;
-            lstm_forward_packed<T>(packed, threads, d, LstmSequenceOptions<T>{}, px, nullptr, nullptr, ph0, pc0, py_, ph_n, pc_n, nullptr);
+            lstm_forward_packed<T>(packed, threads, d, LstmSequenceOptions<T>{}, px, nullptr, nullptr, nullptr, ph0, pc0,
+                                   py_, ph_n, pc_n, nullptr);
         }
         return py::make_tuple(y, h_n, c_n);
     }
@@ -618,6 +648,7 @@ PYBIND11_MODULE(_core, m) {
           py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::kw_only(), py::arg("training") = false,
           py::arg("lengths") = py::none(), py::arg("recurrent_mask") = py::none(), py::arg("peephole") = py::none(),
           py::arg("cell_activation") = "tanh", py::arg("forget_gate") = true, py::arg("couple_input_forget") = false,
+          py::arg("w_hr") = py::none(),
           R"doc(Run a single-layer LSTM over a whole sequence.
 
 Arguments (float32 or float64, one dtype for all; any strides, copied if not contiguous):
@@ -644,6 +675,9 @@ Arguments (float32 or float64, one dtype for all; any strides, copied if not con
     couple_input_forget: True couples the gates (CIFG, ONNX's input_forget): f = 1 - i,
         with the same 3-gate weights. Needs forget_gate=True; neither 3-gate cell takes
         peepholes.
+    w_hr: None, or (P, H): a projection (LSTMP, Sak et al. 2014; PyTorch's proj_size=P and
+        weight_hr_l0): h_t = W_hr (o * act(c_t)) has P features. Then w_hh is (4H, P) and
+        h0, recurrent_mask, y, h_n are (., P); c stays (B, H). Combines with every cell option.
 
 Returns (y, h_n, c_n, cache): y (T, B, H) every h_t; h_n, c_n (B, H) the final states;
 cache an LstmCache when training=True, else None. Inputs are never modified.
@@ -662,7 +696,8 @@ Arguments (the dtype of the forward pass):
     cache: the LstmCache from lstm_forward(..., training=True).
 
 Returns (dx, dw_ih, dw_hh, db, dh0, dc0) with the shapes of x, w_ih, w_hh, b, h0, c0,
-followed by dpeephole (3, H) when the forward pass had peepholes.
+followed by dpeephole (3, H) when the forward pass had peepholes, then dw_hr (P, H) when it had
+a projection (dy, dh_n are then (T, B, P), (B, P)).
 db is the gradient of the summed bias (use it for both bias_ih and bias_hh in PyTorch).)doc");
 
     m.def("gru_forward", &gru_forward_binding, py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b_ih"),

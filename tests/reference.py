@@ -51,10 +51,12 @@ class LstmRefCache:
     peephole: object = None  # (3, H) or None
     identity_output: bool = False
     forget: str = "gate"  # "gate" (i f g o), "coupled" (f = 1 - i) or "none" (f = 1): the last two have 3 gates
+    w_hr: object = None  # (P, H) with a projection: h_t = m_t w_hr^T, m_t = o * act(c_t); hidden is then (T+1, B, P)
+    unprojected: object = None  # (T, B, H): m_t of each step, with a projection
 
 
 def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, peephole=None, identity_output=False,
-                     forget_gate=True, couple_input_forget=False):
+                     forget_gate=True, couple_input_forget=False, w_hr=None):
     """Returns (y, h_n, c_n, cache); h0/c0 None mean zeros.
 
     recurrent_mask (B, H): variational recurrent dropout, a_t reads h_{t-1} * mask instead of h_{t-1}.
@@ -62,15 +64,20 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, pe
     identity_output: h_t = o * c_t instead of o * tanh(c_t).
     forget_gate=False (c_t = c_{t-1} + i g) or couple_input_forget=True (f = 1 - i): the weights
     hold three gates i, g, o, and cache.gates keeps [i | f | g | o] with the derived f.
+    w_hr (P, H): a projection (LSTMP): h_t = (o * act(c_t)) w_hr^T has P features; w_hh is (4H, P),
+    h0 and the mask (B, P).
     """
     three = not forget_gate or couple_input_forget
     x, w_ih, w_hh, b = (np.asarray(a, dtype=np.float64) for a in (x, w_ih, w_hh, b))
     T, B, _ = x.shape
-    H = w_hh.shape[1]
-    mask = np.ones((B, H)) if recurrent_mask is None else np.asarray(recurrent_mask, dtype=np.float64)
+    H = w_ih.shape[0] // (3 if three else 4)
+    w_hr = None if w_hr is None else np.asarray(w_hr, dtype=np.float64)
+    R = H if w_hr is None else w_hr.shape[0]  # features of h
+    mask = np.ones((B, R)) if recurrent_mask is None else np.asarray(recurrent_mask, dtype=np.float64)
     p = None if peephole is None else np.asarray(peephole, dtype=np.float64)
     activation = (lambda c: c) if identity_output else np.tanh
-    hidden = np.zeros((T + 1, B, H))
+    hidden = np.zeros((T + 1, B, R))
+    unprojected = np.zeros((T, B, H))
     cell = np.zeros((T + 1, B, H))
     gates = np.zeros((T, B, 4 * H))
     if h0 is not None:
@@ -89,23 +96,26 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, pe
         g = np.tanh(a[:, 2 * H : 3 * H])
         cell[t + 1] = f * cell[t] + i * g
         o = sigmoid(a[:, 3 * H : 4 * H] + (0.0 if peephole is None else p[2] * cell[t + 1]))
-        hidden[t + 1] = o * activation(cell[t + 1])
+        unprojected[t] = o * activation(cell[t + 1])
+        hidden[t + 1] = unprojected[t] if w_hr is None else unprojected[t] @ w_hr.T
         gates[t] = np.concatenate([i, f, g, o], axis=1)
 
     cache = LstmRefCache(x=x, w_ih=w_ih, w_hh=w_hh, hidden=hidden, cell=cell, gates=gates, mask=mask,
                          peephole=p, identity_output=identity_output,
-                         forget="gate" if not three else "coupled" if couple_input_forget else "none")
+                         forget="gate" if not three else "coupled" if couple_input_forget else "none",
+                         w_hr=w_hr, unprojected=unprojected)
     return hidden[1:].copy(), hidden[T].copy(), cell[T].copy(), cache
 
 
 def lstm_backward_ref(dy, dh_n, dc_n, cache):
-    """Returns (dx, dw_ih, dw_hh, db, dh0, dc0), and dpeephole when the forward had peepholes;
-    dy/dh_n/dc_n None mean zeros."""
-    x, w_ih, w_hh = cache.x, cache.w_ih, cache.w_hh
+    """Returns (dx, dw_ih, dw_hh, db, dh0, dc0), then dpeephole when the forward had peepholes and
+    dw_hr when it had a projection; dy/dh_n/dc_n None mean zeros."""
+    x, w_ih, w_hh, w_hr = cache.x, cache.w_ih, cache.w_hh, cache.w_hr
     T, B, _ = x.shape
-    H = w_hh.shape[1]
-    dy = np.zeros((T, B, H)) if dy is None else np.asarray(dy, dtype=np.float64)
-    dh = np.zeros((B, H)) if dh_n is None else np.array(dh_n, dtype=np.float64)
+    H = cache.cell.shape[2]
+    R = cache.hidden.shape[2]
+    dy = np.zeros((T, B, R)) if dy is None else np.asarray(dy, dtype=np.float64)
+    dh = np.zeros((B, R)) if dh_n is None else np.array(dh_n, dtype=np.float64)
     dc = np.zeros((B, H)) if dc_n is None else np.array(dc_n, dtype=np.float64)
 
     dx = np.zeros_like(x)
@@ -114,11 +124,15 @@ def lstm_backward_ref(dy, dh_n, dc_n, cache):
     db = np.zeros(w_ih.shape[0])
     p = cache.peephole
     dp = np.zeros((3, H))
+    dw_hr = None if w_hr is None else np.zeros_like(w_hr)
     for t in reversed(range(T)):
         i, f, g, o = np.split(cache.gates[t], 4, axis=1)
         c_prev, c = cache.cell[t], cache.cell[t + 1]
         act, slope = (c, 1.0) if cache.identity_output else (np.tanh(c), 1.0 - np.tanh(c) ** 2)
         dh = dy[t] + dh
+        if w_hr is not None:  # h_t = m_t w_hr^T: dh reaches m_t through w_hr
+            dw_hr += dh.T @ cache.unprojected[t]
+            dh = dh @ w_hr
         da_o = dh * act * o * (1.0 - o)
         dc = dc + dh * o * slope + (0.0 if p is None else da_o * p[2])
         da_i = dc * (g - c_prev if cache.forget == "coupled" else g) * i * (1.0 - i)
@@ -136,9 +150,7 @@ def lstm_backward_ref(dy, dh_n, dc_n, cache):
         db += da.sum(axis=0)
         dh = (da @ w_hh) * cache.mask
         dc = dc * f if p is None else dc * f + da_i * p[0] + da_f * p[1]
-    if cache.peephole is not None:
-        return dx, dw_ih, dw_hh, db, dh, dc, dp
-    return dx, dw_ih, dw_hh, db, dh, dc
+    return (dx, dw_ih, dw_hh, db, dh, dc) + ((dp,) if p is not None else ()) + ((dw_hr,) if w_hr is not None else ())
 
 
 class LstmProblem(NamedTuple):

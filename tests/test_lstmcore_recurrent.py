@@ -45,7 +45,8 @@ def check_layer_gradients(layer, x, forward_kwargs, output_weights, reseed=None,
 
 def torch_twin(torch, layer):
     twin = torch.nn.LSTM(layer.input_size, layer.hidden_size, num_layers=layer.num_layers,
-                         bidirectional=layer.bidirectional, batch_first=True, dtype=torch.float64)
+                         bidirectional=layer.bidirectional, batch_first=True, dtype=torch.float64,
+                         proj_size=layer.cell_options.get("proj_size", 0))
     with torch.no_grad():
         for name, value in layer.parameters().items():
             getattr(twin, name if layer.num_states > 1 else name + "_l0").copy_(torch.from_numpy(value))
@@ -288,7 +289,8 @@ def test_parameter_names_and_shapes_follow_pytorch():
     ({"colour": "blue"}, TypeError, "colour"),
     ({"peephole": "yes"}, TypeError, "peephole"),
     ({"cell_activation": "relu"}, ValueError, "cell_activation"),
-    ({"proj_size": 2}, NotImplementedError, "proj_size"),
+    ({"proj_size": -1}, ValueError, "proj_size"),
+    ({"proj_size": 1.5}, ValueError, "proj_size"),
     ({"forget_gate": False, "couple_input_forget": True}, ValueError, "couple_input_forget"),
     ({"forget_gate": 0}, TypeError, "forget_gate"),
     ({"couple_input_forget": True, "peephole": True}, ValueError, "peephole"),
@@ -305,3 +307,50 @@ def test_bad_lengths_are_refused():
                            (np.array([1.0, 2.0, 3.0]), TypeError), ([1, 2, 3], TypeError)):
         with pytest.raises(error, match="lengths"):
             layer(x, lengths=lengths)
+
+
+@pytest.mark.filterwarnings("ignore:LSTM with projections")
+@pytest.mark.parametrize("lengths", [None, [5, 2, 4]], ids=["full", "packed"])
+def test_projection_stacked_bidirectional_matches_torch(torch, lengths):
+    """proj_size=P: h has P features per direction, c keeps H; weight_hr per layer and direction."""
+    P = 2
+    layer = LSTM(D, H, num_layers=2, bidirectional=True, proj_size=P, dtype=np.float64, seed=31)
+    assert layer.weight_hr_l1_reverse.shape == (P, H) and layer.weight_hh_l0.shape == (4 * H, P)
+    assert layer.weight_ih_l1.shape == (4 * H, 2 * P) and layer.output_shape((None, D)) == (None, 2 * P)
+    x = data(31)
+    rng = np.random.default_rng(32)
+    h0, c0 = rng.standard_normal((4, B, P)), rng.standard_normal((4, B, H))
+    dy, dh_n, dc_n = rng.standard_normal((B, T, 2 * P)), rng.standard_normal((4, B, P)), rng.standard_normal((4, B, H))
+
+    twin = torch_twin(torch, layer)
+    x_t, h0_t, c0_t = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, h0, c0))
+    if lengths is None:
+        y_t, (h_n_t, c_n_t) = twin(x_t, (h0_t, c0_t))
+    else:
+        packed = torch.nn.utils.rnn.pack_padded_sequence(x_t, torch.tensor(lengths), batch_first=True,
+                                                         enforce_sorted=False)
+        y_packed, (h_n_t, c_n_t) = twin(packed, (h0_t, c0_t))
+        y_t, _ = torch.nn.utils.rnn.pad_packed_sequence(y_packed, batch_first=True, total_length=T)
+    loss = (y_t * torch.from_numpy(dy)).sum() + (h_n_t * torch.from_numpy(dh_n)).sum()
+    (loss + (c_n_t * torch.from_numpy(dc_n)).sum()).backward()
+
+    y, h_n, c_n = layer.forward(x, h0, c0, training=True, return_state=True,
+                                lengths=None if lengths is None else np.array(lengths))
+    dx = layer.backward(dy, dh_n, dc_n)
+    close = lambda ours, theirs: np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-11)  # noqa: E731
+    close(y, y_t)
+    close(h_n, h_n_t)
+    close(c_n, c_n_t)
+    close(dx, x_t.grad)
+    close(layer.dh0, h0_t.grad)
+    close(layer.dc0, c0_t.grad)
+    for name, grad in layer.gradients().items():
+        close(grad, getattr(twin, name).grad)
+
+
+def test_projection_with_every_option_gradients_finite_differences():
+    layer = LSTM(D, 3, num_layers=2, bidirectional=True, proj_size=2, peephole=True, recurrent_dropout=0.3,
+                 dropout=0.2, return_sequences=False, dtype=np.float64, seed=33)
+    x = data(33, batch=2, steps=3)
+    weights = np.random.default_rng(34).standard_normal((2, 4))
+    check_layer_gradients(layer, x, {"lengths": np.array([3, 2])}, weights, reseed=35)

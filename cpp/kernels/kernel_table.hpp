@@ -33,10 +33,10 @@ struct GemmArgs {
 //   x_t     (B, D)     with w_ih_packed [unit block][D][i f g o][VL]: the input product is done in
 //                      the tile too (single steps, where an M=B GEMM would be mostly padding)
 //   bias    (4*Hp)     b, gate-interleaved
-//   h_prev  (B, H)     row stride ld_h_prev
+//   h_prev  (B, R)     row stride ld_h_prev; R = recurrent_depth: H, or P with a projection
 //   c_prev  (B, Hp)
-//   w_hh    packed     [unit block][H][i f g o][VL]
-//   h_out   (B, H)     row stride ld_h_out
+//   w_hh    packed     [unit block][R][i f g o][VL]
+//   h_out   (B, H)     row stride ld_h_out (with a projection: o * tanh(c_t), which the driver projects)
 //   recurrent_mask (B, H), h_masked_out (B, H): when not null, h_t * mask is also written
 //                      (row stride ld_h_out), the operand of the next step's recurrence
 //   c_out   (B, Hp)    may be c_prev: each tile reads its c_prev before it writes
@@ -51,7 +51,7 @@ struct LstmForwardStep {
     const T* w_ih_packed;
     const T* bias;
     const T* h_prev;
-    int64_t ld_h_prev;
+    int64_t ld_h_prev, recurrent_depth;
     const T* c_prev;
     const T* w_hh_packed;
     T* h_out;

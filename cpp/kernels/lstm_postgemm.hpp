@@ -52,7 +52,7 @@ inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_
         x_t[r] = s.x_t ? s.x_t + (b0 + r) * s.ld_x : nullptr;
     }
     if (s.x_t) gate_product<T, R, NG>(acc, x_t, s.w_ih_packed + block * s.input * NG * VL, s.input);
-    gate_product<T, R, NG>(acc, h_prev, s.w_hh_packed + block * s.hidden * NG * VL, s.hidden);
+    gate_product<T, R, NG>(acc, h_prev, s.w_hh_packed + block * s.recurrent_depth * NG * VL, s.recurrent_depth);
     for (int r = 0; r < R; ++r) {
         const int64_t row = b0 + r;
         const V c_prev = V::load(s.c_prev + row * s.hidden_padded + unit0);

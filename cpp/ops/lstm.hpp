@@ -32,6 +32,8 @@ struct LstmCellOptions {
     bool coupled_forget = false;   // 3 gates: f = 1 - i (CIFG); else f = 1 (the 1997 cell)
     const T* peephole = nullptr;   // (3, H): p_i, p_f, p_o; null: no peepholes (4 gates only)
     bool identity_output = false;  // h_t = o * c_t
+    int64_t projection = 0;        // P: h_t = W_hr (o * tanh(c_t)) has P features (LSTMP); 0: none
+    const T* w_hr = nullptr;       // (P, H) with a projection
 };
 
 // What lstm_backward needs from a training forward pass. Per-step arrays hold the N rows
@@ -47,13 +49,16 @@ struct LstmTrainingRecord {
     bool identity_output = false;
     int gates = 4;                     // NG of the cell; weights and gate arrays have NG*H rows
     bool coupled_forget = false;
+    int64_t projection = 0;            // P, or 0; h has R = P (else H) features below
     AlignedBuffer<T> x_packed;         // x rows (N, D) as GEMM B panels, for dW_ih = dG^T x
-    AlignedBuffer<T> hidden_states;    // (B + N, H): h_0, then each row's h_t; times the mask if any
+    AlignedBuffer<T> hidden_states;    // (B + N, R): h_0, then each row's h_t; times the mask if any
                                        // (what the recurrence read, so what dW_hh needs)
     AlignedBuffer<T> cell_states;      // (B + N, Hp): c_0, then each row's c_t
     AlignedBuffer<T> gate_values;      // activated gates: (N, NG*Hp), gate-interleaved
     AlignedBuffer<T> w_ih_packed;      // W_ih (4H, D) as GEMM B panels, for dx = dG W_ih
-    AlignedBuffer<T> w_hh_packed;      // W_hh (4H, H) as GEMM B panels, for dh = dG W_hh
+    AlignedBuffer<T> w_hh_packed;      // W_hh (4H, R) as GEMM B panels, for dh = dG W_hh
+    AlignedBuffer<T> projection_inputs;  // (N, H): o * tanh(c_t) of each row, for dW_hr; projection only
+    AlignedBuffer<T> w_hr_packed;        // W_hr (P, H) as GEMM B panels, for dm = dh W_hr; projection only
 };
 
 // The weights in the layouts the forward kernels read, packed once and reusable by any
@@ -64,12 +69,14 @@ struct LstmPackedWeights {
     int64_t input = 0, hidden = 0, hidden_padded = 0;
     AlignedBuffer<T> w_ih_gemm;   // W_ih^T, gate-interleaved, as GEMM B panels: the all-steps input projection
     AlignedBuffer<T> w_ih_fused;  // [unit block][D][NG gates][VL]: the input product inside single steps
-    AlignedBuffer<T> w_hh_fused;  // [unit block][H][NG gates][VL]
+    AlignedBuffer<T> w_hh_fused;  // [unit block][R][NG gates][VL], R = P with a projection, else H
     AlignedBuffer<T> bias;        // (NG*Hp) gate-interleaved
     AlignedBuffer<T> peephole;    // (3, Hp); empty without peepholes
     bool identity_output = false;
     int gates = 4;
     bool coupled_forget = false;
+    int64_t projection = 0;       // P, or 0
+    AlignedBuffer<T> w_hr_gemm;   // W_hr^T (H, P) as GEMM B panels: h_t = (o * tanh(c_t)) W_hr^T
 };
 
 // for_steps: also pack w_ih_fused (needed by lstm_step only).
@@ -77,14 +84,16 @@ template <typename T>
 void lstm_pack_weights(const Kernels<T>& kernels, int64_t input, int64_t hidden, const T* w_ih, const T* w_hh,
                        const T* bias, const LstmCellOptions<T>& cell, bool for_steps, LstmPackedWeights<T>* packed);
 
-// h0, c0 may be null (zeros); record null = inference (nothing saved). w_ih and w_hh are
-// the raw weights, read only when recording (backward wants them in other layouts).
+// h0, c0 may be null (zeros); record null = inference (nothing saved). w_ih, w_hh and w_hr
+// (null without a projection) are the raw weights, read only when recording (backward wants
+// them in other layouts).
 // Past its length a sequence's state is frozen (h_n, c_n are its state at its length) and
-// its y rows are zero.
+// its y rows are zero. With a projection, h0, h_n and the rows of y have P features.
 template <typename T>
 void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const LstmDims& dims,
                          const LstmSequenceOptions<T>& options, const T* x, const T* w_ih, const T* w_hh,
-                         const T* h0, const T* c0, T* y, T* h_n, T* c_n, LstmTrainingRecord<T>* record);
+                         const T* w_hr, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
+                         LstmTrainingRecord<T>* record);
 
 // lstm_pack_weights + lstm_forward_packed.
 template <typename T>
@@ -99,11 +108,11 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t batch, c
                T* h_out, T* c_out);
 
 // dy, dh_n, dc_n may be null (zeros); dy past a sequence's length is ignored and dx there
-// is zero. dpeephole (3, H) is written when the forward pass had peepholes. Outputs are
-// overwritten, not accumulated.
+// is zero. dpeephole (3, H) is written when the forward pass had peepholes, dw_hr (P, H) when it
+// had a projection. Outputs are overwritten, not accumulated.
 template <typename T>
 void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy, const T* dh_n, const T* dc_n,
-                   T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0, T* dpeephole);
+                   T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0, T* dpeephole, T* dw_hr);
 
 // Threads worth using for a recurrence whose step costs this many flops.
 int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks);

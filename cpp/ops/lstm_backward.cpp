@@ -1,6 +1,12 @@
 // BPTT driver: per step the fused elementwise gate gradients and dh_{t-1} = dG_t W_hh
 // (hidden units split across threads, one barrier per step); after the loop,
 // dW_ih, dW_hh, dx and db as single GEMMs / reductions over all steps.
+//
+// With a projection (h_t = m_t W_hr^T, m_t = o * tanh(c_t), h of P features) each step has two
+// more parts: the step's total dh_t is kept (for dW_hr = dh^T m) and projected back to
+// dm_t = dh_t W_hr, the gradient the elementwise step takes in place of dh; a second barrier
+// separates them, as dh_t splits by the P output columns and dm_t by the H hidden units.
+#include <algorithm>
 #include <cstring>
 #include <functional>
 
@@ -12,14 +18,15 @@ namespace fast_lstm {
 
 template <typename T>
 void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy, const T* dh_n, const T* dc_n,
-                   T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0, T* dpeephole) {
+                   T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0, T* dpeephole, T* dw_hr) {
     const Kernels<T>& kernels = *record.kernels;
     const LstmDims& dims = record.dims;
     const SequenceRows& rows = record.rows;
     const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
     const int64_t NG = record.gates, VL = kernels.vector_width, Hp = record.hidden_padded, G = NG * Hp;
-    const int64_t blocks = Hp / VL;
+    const int64_t blocks = Hp / VL, P = record.projection, R = P ? P : H;  // R: features of h
     const int64_t N = rows.total, nr = kernels.gemm_nr, panels_h = ceil_div(H, nr), panels_d = ceil_div(D, nr);
+    const int64_t panels_r = ceil_div(R, nr);
     const bool dense = rows.dense();
     const T* mask = record.recurrent_mask.size() ? record.recurrent_mask.data() : nullptr;
 
@@ -30,12 +37,12 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     T* dx_rows = dx;
     if (!dense) {
         if (dy) {
-            dy_buffer = AlignedBuffer<T>(N * H);
-            gather_sequence_rows(rows, dy_buffer.data(), dy, H);
+            dy_buffer = AlignedBuffer<T>(N * R);
+            gather_sequence_rows(rows, dy_buffer.data(), dy, R);
             dy_rows = dy_buffer.data();
         }
-        h_prev_buffer = AlignedBuffer<T>(N * H);
-        gather_previous_states(rows, h_prev_buffer.data(), record.hidden_states.data(), H);
+        h_prev_buffer = AlignedBuffer<T>(N * R);
+        gather_previous_states(rows, h_prev_buffer.data(), record.hidden_states.data(), R);
         h_prev_rows = h_prev_buffer.data();
         dx_buffer = AlignedBuffer<T>(N * D);
         dx_rows = dx_buffer.data();
@@ -45,26 +52,33 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     const T* peephole = record.peephole.size() ? record.peephole.data() : nullptr;
     AlignedBuffer<T> dpeephole_padded(peephole ? 3 * Hp : 0);
     dpeephole_padded.fill_zero();
-    AlignedBuffer<T> dh(B * Hp), dc(B * Hp), h_prev_packed(packed_b_size(N, H, nr));
+    // dh: the gradient reaching h_{t-1} through the recurrence (B, R), row stride ld_dh; without a
+    // projection also what the elementwise step reads, so padded like c.
+    const int64_t ld_dh = P ? R : Hp;
+    AlignedBuffer<T> dh(B * ld_dh), dc(B * Hp), h_prev_packed(packed_b_size(N, R, nr));
+    AlignedBuffer<T> dh_total(P ? N * R : 0), dm(P ? B * Hp : 0), m_packed(P ? packed_b_size(N, H, nr) : 0);
     dh.fill_zero();
     dc.fill_zero();
+    dm.fill_zero();
     for (int64_t j = 0; j < B; ++j) {  // sorted; a sequence's row keeps dh_n, dc_n until its last step
-        if (dh_n) std::memcpy(dh.data() + j * Hp, dh_n + rows.order[j] * H, sizeof(T) * H);
+        if (dh_n) std::memcpy(dh.data() + j * ld_dh, dh_n + rows.order[j] * R, sizeof(T) * R);
         if (dc_n) std::memcpy(dc.data() + j * Hp, dc_n + rows.order[j] * H, sizeof(T) * H);
     }
 
-    // The dh GEMM splits hidden units by whole B panels, so it and the elementwise
-    // step (by VL blocks) give each thread the same units: no barrier between them.
-    threads = lstm_threads_for(threads, dims, panels_h);
+    // The dh GEMM splits h's features by whole B panels; without a projection the elementwise
+    // step (by VL blocks) then gives each thread the same units: no barrier between them.
+    threads = lstm_threads_for(threads, dims, std::max(panels_h, panels_r));
     AlignedBuffer<T> a_workspace(threads * kernels.gemm_mc * kernels.gemm_kc);
 
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
-        int64_t panel_begin, panel_end;
+        int64_t panel_begin, panel_end;  // of the H hidden units
         split_range(panels_h, 1, team.size, team.index, &panel_begin, &panel_end);
         const int64_t block_begin = panel_begin * nr / VL;
-        const int64_t block_end = panel_end * nr / VL < blocks ? panel_end * nr / VL : blocks;
-        const int64_t unit_begin = panel_begin * nr, unit_end = panel_end * nr < H ? panel_end * nr : H;
+        const int64_t block_end = std::min(panel_end * nr / VL, blocks);
+        int64_t h_panel_begin, h_panel_end;  // of h's R features
+        split_range(panels_r, 1, team.size, team.index, &h_panel_begin, &h_panel_end);
+        const int64_t h_begin = h_panel_begin * nr, h_end = std::min(h_panel_end * nr, R);
 
         for (int64_t t = T_ - 1; t >= 0; --t) {
             const int64_t count = rows.count[t], at = rows.offset[t];
@@ -76,28 +90,47 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             step.gates_t = record.gate_values.data() + at * G;
             step.c_t = record.cell_states.data() + (B + at) * Hp;
             step.c_prev = record.cell_states.data() + (t == 0 ? 0 : B + rows.offset[t - 1]) * Hp;
-            step.dy_t = dy_rows ? dy_rows + at * H : nullptr;
-            step.dh = dh.data();
             step.dc = dc.data();
             step.dgates_t = dgates.data() + at * NG * H;
             step.peephole = peephole;
             step.dpeephole = dpeephole_padded.data();
             step.identity_output = record.identity_output;
             step.coupled_forget = record.coupled_forget;
+            if (P) {
+                // dh_t = dy_t + dh (this thread's features, which its own dh GEMM wrote), kept for dW_hr.
+                T* total = dh_total.data() + at * R;
+                for (int64_t j = 0; j < count; ++j)
+                    for (int64_t u = h_begin; u < h_end; ++u)
+                        total[j * R + u] = dh.data()[j * R + u] + (dy_rows ? dy_rows[(at + j) * R + u] : T(0));
+                team.sync();
+                if (panel_begin < panel_end) {  // dm_t = dh_t W_hr: the gradient at o * tanh(c_t)
+                    const GemmArgs<T> back{total, R, 1, record.w_hr_packed.data(), dm.data(), Hp, count, H, P, false};
+                    kernels.gemm(back, 0, count, panel_begin, panel_end, workspace);
+                }
+                step.dy_t = nullptr;
+                step.dh = dm.data();
+            } else {
+                step.dy_t = dy_rows ? dy_rows + at * H : nullptr;
+                step.dh = dh.data();
+            }
             if (block_begin < block_end) kernels.lstm_backward_step[NG - 3](step, block_begin, block_end);
             team.sync();  // every unit's dG_t is needed by every thread's dh GEMM
-            if (panel_begin < panel_end) {
+            if (h_panel_begin < h_panel_end) {
                 // Only the running sequences' rows: the others keep their dh_n for their last step.
-                const GemmArgs<T> recurrent{step.dgates_t, NG * H, 1, record.w_hh_packed.data(), dh.data(), Hp,
-                                            count, H, NG * H, false};
-                kernels.gemm(recurrent, 0, count, panel_begin, panel_end, workspace);
+                const GemmArgs<T> recurrent{step.dgates_t, NG * H, 1, record.w_hh_packed.data(), dh.data(), ld_dh,
+                                            count, R, NG * H, false};
+                kernels.gemm(recurrent, 0, count, h_panel_begin, h_panel_end, workspace);
                 if (mask)  // the recurrence read h_{t-1} * mask
                     for (int64_t j = 0; j < count; ++j)
-                        for (int64_t u = unit_begin; u < unit_end; ++u) dh.data()[j * Hp + u] *= mask[j * H + u];
+                        for (int64_t u = h_begin; u < h_end; ++u) dh.data()[j * ld_dh + u] *= mask[j * R + u];
             }
+            // Without a projection the next step's elementwise part reads only this thread's
+            // units of dh; with one, the dh_t loop above does, and its barrier follows.
         }
-        // h_{t-1} of every row as the B operand of dW_hh = dG^T h_prev.
-        pack_b_panels(h_prev_packed.data(), h_prev_rows, H, 1, N, H, nr, panel_begin, panel_end);
+        // h_{t-1} of every row as the B operand of dW_hh = dG^T h_prev, m_t of dW_hr = dh^T m.
+        pack_b_panels(h_prev_packed.data(), h_prev_rows, R, 1, N, R, nr, h_panel_begin, h_panel_end);
+        if (P)
+            pack_b_panels(m_packed.data(), record.projection_inputs.data(), H, 1, N, H, nr, panel_begin, panel_end);
         team.sync();
 
         int64_t begin, end;
@@ -106,9 +139,16 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             const GemmArgs<T> grad_w_ih{dgates.data(), 1, NG * H, record.x_packed.data(), dw_ih, D, NG * H, D, N,
                                         false};
             kernels.gemm(grad_w_ih, begin, end, 0, panels_d, workspace);
-            const GemmArgs<T> grad_w_hh{dgates.data(), 1, NG * H, h_prev_packed.data(), dw_hh, H, NG * H, H, N,
+            const GemmArgs<T> grad_w_hh{dgates.data(), 1, NG * H, h_prev_packed.data(), dw_hh, R, NG * H, R, N,
                                         false};
-            kernels.gemm(grad_w_hh, begin, end, 0, panels_h, workspace);
+            kernels.gemm(grad_w_hh, begin, end, 0, panels_r, workspace);
+        }
+        if (P) {
+            split_range(P, kernels.gemm_mr, team.size, team.index, &begin, &end);
+            if (begin < end) {
+                const GemmArgs<T> grad_w_hr{dh_total.data(), 1, R, m_packed.data(), dw_hr, H, P, H, N, false};
+                kernels.gemm(grad_w_hr, begin, end, 0, panels_h, workspace);
+            }
         }
         split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
@@ -127,19 +167,21 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
 
     if (N == 0) {  // no step ran: the weight GEMMs had no rows to sum
         std::memset(dw_ih, 0, sizeof(T) * NG * H * D);
-        std::memset(dw_hh, 0, sizeof(T) * NG * H * H);
+        std::memset(dw_hh, 0, sizeof(T) * NG * H * R);
+        if (P) std::memset(dw_hr, 0, sizeof(T) * P * H);
     }
     if (!dense) scatter_sequence_rows(rows, dx, dx_rows, D);
     if (peephole && dpeephole) copy_rows(dpeephole, H, dpeephole_padded.data(), Hp, 3, H);
     for (int64_t j = 0; j < B; ++j) {
-        std::memcpy(dh0 + rows.order[j] * H, dh.data() + j * Hp, sizeof(T) * H);
+        std::memcpy(dh0 + rows.order[j] * R, dh.data() + j * ld_dh, sizeof(T) * R);
         std::memcpy(dc0 + rows.order[j] * H, dc.data() + j * Hp, sizeof(T) * H);
     }
 }
 
 template void lstm_backward<float>(int, const LstmTrainingRecord<float>&, const float*, const float*, const float*,
-                                   float*, float*, float*, float*, float*, float*, float*);
+                                   float*, float*, float*, float*, float*, float*, float*, float*);
 template void lstm_backward<double>(int, const LstmTrainingRecord<double>&, const double*, const double*,
-                                    const double*, double*, double*, double*, double*, double*, double*, double*);
+                                    const double*, double*, double*, double*, double*, double*, double*, double*,
+                                    double*);
 
 }  // namespace fast_lstm

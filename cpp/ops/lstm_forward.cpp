@@ -1,6 +1,7 @@
 // Forward driver: one GEMM for the input projection of all steps, then per step the
 // fused recurrent GEMM + cell update, hidden-unit blocks split across threads with
 // one barrier per step.
+#include <algorithm>
 #include <cstring>
 #include <functional>
 
@@ -23,25 +24,30 @@ template <typename T>
 void lstm_pack_weights(const Kernels<T>& kernels, int64_t D, int64_t H, const T* w_ih, const T* w_hh,
                        const T* bias, const LstmCellOptions<T>& cell, bool for_steps, LstmPackedWeights<T>* packed) {
     const int64_t NG = cell.gates, VL = kernels.vector_width, Hp = round_up(H, VL), G = NG * Hp, blocks = Hp / VL;
-    const int64_t nr = kernels.gemm_nr;
+    const int64_t nr = kernels.gemm_nr, P = cell.projection, R = P ? P : H;  // R: features of h
     packed->kernels = &kernels;
+    packed->projection = P;
     packed->gates = cell.gates;
     packed->coupled_forget = cell.coupled_forget;
     packed->input = D;
     packed->hidden = H;
     packed->hidden_padded = Hp;
     packed->w_ih_gemm = AlignedBuffer<T>(packed_b_size(D, G, nr));
-    packed->w_hh_fused = AlignedBuffer<T>(packed_b_size(H, G, NG * VL));
+    packed->w_hh_fused = AlignedBuffer<T>(packed_b_size(R, G, NG * VL));
     packed->bias = AlignedBuffer<T>(G);
-    AlignedBuffer<T> interleaved(G * (D > H ? D : H));
+    AlignedBuffer<T> interleaved(G * std::max(D, R));
     interleave_gate_rows(interleaved.data(), w_ih, NG, H, D, VL);
     pack_b_panels(packed->w_ih_gemm.data(), interleaved.data(), 1, D, D, G, nr, 0, ceil_div(G, nr));
     if (for_steps) {
         packed->w_ih_fused = AlignedBuffer<T>(packed_b_size(D, G, NG * VL));
         pack_b_panels(packed->w_ih_fused.data(), interleaved.data(), 1, D, D, G, NG * VL, 0, blocks);
     }
-    interleave_gate_rows(interleaved.data(), w_hh, NG, H, H, VL);
-    pack_b_panels(packed->w_hh_fused.data(), interleaved.data(), 1, H, H, G, NG * VL, 0, blocks);
+    interleave_gate_rows(interleaved.data(), w_hh, NG, H, R, VL);
+    pack_b_panels(packed->w_hh_fused.data(), interleaved.data(), 1, R, R, G, NG * VL, 0, blocks);
+    if (P) {
+        packed->w_hr_gemm = AlignedBuffer<T>(packed_b_size(H, P, nr));
+        pack_b_panels(packed->w_hr_gemm.data(), cell.w_hr, 1, H, H, P, nr, 0, ceil_div(P, nr));
+    }
     interleave_gate_rows(packed->bias.data(), bias, NG, H, 1, VL);
     packed->identity_output = cell.identity_output;
     if (cell.peephole) {
@@ -57,7 +63,7 @@ template <typename T>
 bool unpacked_step_pays(const LstmDims& dims, const LstmCellOptions<T>& cell, const LstmSequenceOptions<T>& options,
                         const LstmTrainingRecord<T>* record) {
     return dims.steps == 1 && dims.batch <= 16 && !record && !options.lengths && !options.recurrent_mask &&
-           cell.gates == 4 && !cell.peephole && !cell.identity_output;  // the standard cell only
+           cell.gates == 4 && !cell.peephole && !cell.identity_output && !cell.projection;  // the standard cell only
 }
 
 template <typename T>
@@ -99,17 +105,19 @@ void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, 
     }
     LstmPackedWeights<T> packed;
     lstm_pack_weights(kernels, dims.input, dims.hidden, w_ih, w_hh, bias, cell, false, &packed);
-    lstm_forward_packed(packed, threads, dims, options, x, w_ih, w_hh, h0, c0, y, h_n, c_n, record);
+    lstm_forward_packed(packed, threads, dims, options, x, w_ih, w_hh, cell.w_hr, h0, c0, y, h_n, c_n, record);
 }
 
 template <typename T>
 void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const LstmDims& dims,
                          const LstmSequenceOptions<T>& options, const T* x, const T* w_ih, const T* w_hh,
-                         const T* h0, const T* c0, T* y, T* h_n, T* c_n, LstmTrainingRecord<T>* record) {
+                         const T* w_hr, const T* h0, const T* c0, T* y, T* h_n, T* c_n,
+                         LstmTrainingRecord<T>* record) {
     const Kernels<T>& kernels = *packed.kernels;
     const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
     const int64_t NG = packed.gates, VL = kernels.vector_width, Hp = packed.hidden_padded, G = NG * Hp;
     const int64_t blocks = Hp / VL, nr = kernels.gemm_nr;
+    const int64_t P = packed.projection, R = P ? P : H;  // R: features of h (and of y, h0, h_n, the mask)
     const SequenceRows rows = sequence_rows(T_, B, options.lengths);
     const int64_t N = rows.total;
     const bool dense = rows.dense();  // then also sorted: x, y and the states are used in place
@@ -124,44 +132,44 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     }
     const T* h_initial = h0;  // h_0, sorted
     if (!h0 || !rows.sorted) {
-        h0_buffer = AlignedBuffer<T>(B * H);
-        if (h0) gather_batch(rows, h0_buffer.data(), h0, H);
+        h0_buffer = AlignedBuffer<T>(B * R);
+        if (h0) gather_batch(rows, h0_buffer.data(), h0, R);
         else h0_buffer.fill_zero();
         h_initial = h0_buffer.data();
     }
     const T* mask = options.recurrent_mask;
     if (mask && (record || !rows.sorted)) {  // the record keeps its own copy for backward
-        mask_buffer = AlignedBuffer<T>(B * H);
-        gather_batch(rows, mask_buffer.data(), mask, H);
+        mask_buffer = AlignedBuffer<T>(B * R);
+        gather_batch(rows, mask_buffer.data(), mask, R);
         mask = mask_buffer.data();
     }
 
     // The recurrence reads `recurrent` rows: h_0 then each row's h_t, times the mask when
     // there is one (then h_t itself goes to `outputs`, else the two are one array).
-    AlignedBuffer<T> recurrent_buffer, output_buffer, c_in_place, projection_buffer;
-    T* recurrent_storage = nullptr;  // (B + N, H)
+    AlignedBuffer<T> recurrent_buffer, output_buffer, c_in_place, projection_buffer, unprojected_buffer;
+    T* recurrent_storage = nullptr;  // (B + N, R)
     if (record) {
-        record->hidden_states = AlignedBuffer<T>((B + N) * H);
+        record->hidden_states = AlignedBuffer<T>((B + N) * R);
         recurrent_storage = record->hidden_states.data();
     } else if (mask) {
-        recurrent_buffer = AlignedBuffer<T>((B + N) * H);
+        recurrent_buffer = AlignedBuffer<T>((B + N) * R);
         recurrent_storage = recurrent_buffer.data();
     }
-    T* outputs;  // (N, H)
+    T* outputs;  // (N, R)
     if (dense && (mask || !record)) {
         outputs = y;
     } else if (!mask && recurrent_storage) {
-        outputs = recurrent_storage + B * H;
+        outputs = recurrent_storage + B * R;
     } else {
-        output_buffer = AlignedBuffer<T>(N * H);
+        output_buffer = AlignedBuffer<T>(N * R);
         outputs = output_buffer.data();
     }
     const T* recurrent_initial = h_initial;
     T* recurrent_rows = outputs;
     if (recurrent_storage) {
-        for (int64_t i = 0; i < B * H; ++i) recurrent_storage[i] = mask ? h_initial[i] * mask[i] : h_initial[i];
+        for (int64_t i = 0; i < B * R; ++i) recurrent_storage[i] = mask ? h_initial[i] * mask[i] : h_initial[i];
         recurrent_initial = recurrent_storage;
-        recurrent_rows = recurrent_storage + B * H;
+        recurrent_rows = recurrent_storage + B * R;
     }
 
     // Cells: when training, (B + N, Hp) rows like the hidden states; else one (B, Hp) array
@@ -176,6 +184,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         record->identity_output = packed.identity_output;
         record->gates = packed.gates;
         record->coupled_forget = packed.coupled_forget;
+        record->projection = P;
         if (packed.peephole.size()) {
             record->peephole = AlignedBuffer<T>(3 * Hp);
             std::memcpy(record->peephole.data(), packed.peephole.data(), sizeof(T) * 3 * Hp);
@@ -184,12 +193,25 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         record->gate_values = AlignedBuffer<T>(N * G);
         record->x_packed = AlignedBuffer<T>(packed_b_size(N, D, nr));
         record->w_ih_packed = AlignedBuffer<T>(packed_b_size(NG * H, D, nr));
-        record->w_hh_packed = AlignedBuffer<T>(packed_b_size(NG * H, H, nr));
+        record->w_hh_packed = AlignedBuffer<T>(packed_b_size(NG * H, R, nr));
+        if (P) {
+            record->projection_inputs = AlignedBuffer<T>(N * H);
+            record->w_hr_packed = AlignedBuffer<T>(packed_b_size(P, H, nr));
+        }
         cells = record->cell_states.data();
     } else {
         c_in_place = AlignedBuffer<T>(B * Hp);
         cells = c_in_place.data();
         projection_buffer = AlignedBuffer<T>(N * G);
+    }
+    // With a projection the tile writes o * tanh(c_t) (the record's rows, or one step's), which
+    // a GEMM then projects to h_t.
+    T* unprojected = nullptr;
+    if (P && record) {
+        unprojected = record->projection_inputs.data();
+    } else if (P) {
+        unprojected_buffer = AlignedBuffer<T>(B * H);
+        unprojected = unprojected_buffer.data();
     }
     // x W_ih^T for all rows. When training it goes straight into the saved-gates buffer,
     // which each step then overwrites in place with the activated gates (a tile reads its
@@ -215,28 +237,36 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             split_range(ceil_div(D, nr), 1, team.size, team.index, &begin, &end);
             pack_b_panels(record->x_packed.data(), x_rows, D, 1, N, D, nr, begin, end);
             pack_b_panels(record->w_ih_packed.data(), w_ih, D, 1, NG * H, D, nr, begin, end);
-            split_range(ceil_div(H, nr), 1, team.size, team.index, &begin, &end);
-            pack_b_panels(record->w_hh_packed.data(), w_hh, H, 1, NG * H, H, nr, begin, end);
+            split_range(ceil_div(R, nr), 1, team.size, team.index, &begin, &end);
+            pack_b_panels(record->w_hh_packed.data(), w_hh, R, 1, NG * H, R, nr, begin, end);
+            if (P) {
+                split_range(ceil_div(H, nr), 1, team.size, team.index, &begin, &end);
+                pack_b_panels(record->w_hr_packed.data(), w_hr, H, 1, P, H, nr, begin, end);
+            }
         }
         team.sync();
 
-        int64_t block_begin, block_end;
+        int64_t block_begin, block_end, panel_begin = 0, panel_end = 0;
         split_range(blocks, 1, team.size, team.index, &block_begin, &block_end);
+        if (P) split_range(ceil_div(P, nr), 1, team.size, team.index, &panel_begin, &panel_end);
         for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
-            const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1];
+            const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1], count = rows.count[t];
             LstmForwardStep<T> step{};
-            step.batch = rows.count[t];
+            step.batch = count;
             step.hidden = H;
             step.hidden_padded = Hp;
             step.xproj_t = xproj + at * G;
             step.bias = packed.bias.data();
             step.w_hh_packed = packed.w_hh_fused.data();
-            step.h_prev = t == 0 ? recurrent_initial : recurrent_rows + previous * H;
-            step.ld_h_prev = H;
-            step.h_out = outputs + at * H;
+            step.h_prev = t == 0 ? recurrent_initial : recurrent_rows + previous * R;
+            step.ld_h_prev = R;
+            step.recurrent_depth = R;
+            // Without a projection the tile writes h_t (and h_t * mask) itself.
+            T* step_unprojected = P ? unprojected + (record ? at * H : 0) : nullptr;
+            step.h_out = P ? step_unprojected : outputs + at * H;
             step.ld_h_out = H;
-            step.recurrent_mask = mask;
-            step.h_masked_out = mask ? recurrent_rows + at * H : nullptr;
+            step.recurrent_mask = P ? nullptr : mask;
+            step.h_masked_out = mask && !P ? recurrent_rows + at * H : nullptr;
             if (record) {
                 step.c_prev = cells + (t == 0 ? 0 : B + previous) * Hp;
                 step.c_out = cells + (B + at) * Hp;
@@ -251,20 +281,34 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             step.coupled_forget = packed.coupled_forget;
             if (block_begin < block_end) kernels.lstm_forward_step[NG - 3](step, block_begin, block_end);
             team.sync();
+            if (!P) continue;
+            // h_t = (o * tanh(c_t)) W_hr^T, output columns split across threads.
+            if (panel_begin < panel_end) {
+                const GemmArgs<T> project{step_unprojected, H, 1, packed.w_hr_gemm.data(), outputs + at * R, R,
+                                          count, P, H, false};
+                kernels.gemm(project, 0, count, panel_begin, panel_end, workspace);
+                if (mask) {
+                    const int64_t column_end = std::min(panel_end * nr, P);
+                    for (int64_t j = 0; j < count; ++j)
+                        for (int64_t u = panel_begin * nr; u < column_end; ++u)
+                            recurrent_rows[(at + j) * R + u] = outputs[(at + j) * R + u] * mask[j * R + u];
+                }
+            }
+            team.sync();
         }
     });
 
     if (outputs != y) {
-        if (dense) std::memcpy(y, outputs, sizeof(T) * N * H);
-        else scatter_sequence_rows(rows, y, outputs, H);
+        if (dense) std::memcpy(y, outputs, sizeof(T) * N * R);
+        else scatter_sequence_rows(rows, y, outputs, R);
     }
     // Each sequence's state after its last step (h_0, c_0 for an empty one).
     for (int64_t j = 0; j < B; ++j) {
         const int64_t length = rows.length[j], caller_row = rows.order[j];
         const int64_t last = length == 0 ? -1 : rows.row(length - 1, j);
-        const T* h_last = last < 0 ? h_initial + j * H : outputs + last * H;
+        const T* h_last = last < 0 ? h_initial + j * R : outputs + last * R;
         const T* c_last = cells + (record && last >= 0 ? B + last : j) * Hp;
-        std::memcpy(h_n + caller_row * H, h_last, sizeof(T) * H);
+        std::memcpy(h_n + caller_row * R, h_last, sizeof(T) * R);
         std::memcpy(c_n + caller_row * H, c_last, sizeof(T) * H);
     }
 }
@@ -290,6 +334,7 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
     step.bias = packed.bias.data();
     step.h_prev = h;
     step.ld_h_prev = H;
+    step.recurrent_depth = H;
     step.c_prev = cells.data();
     step.w_hh_packed = packed.w_hh_fused.data();
     step.h_out = h_out;
@@ -318,7 +363,7 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
                                   LstmTrainingRecord<T>*);                                                       \
     template void lstm_forward_packed<T>(const LstmPackedWeights<T>&, int, const LstmDims&,                      \
                                          const LstmSequenceOptions<T>&, const T*, const T*, const T*, const T*,  \
-                                         const T*, T*, T*, T*, LstmTrainingRecord<T>*);                          \
+                                         const T*, const T*, T*, T*, T*, LstmTrainingRecord<T>*);                \
     template void lstm_step<T>(const LstmPackedWeights<T>&, int, int64_t, const T*, const T*, const T*, T*, T*);
 FAST_LSTM_INSTANTIATE(float)
 FAST_LSTM_INSTANTIATE(double)

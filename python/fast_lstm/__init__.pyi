@@ -67,6 +67,7 @@ def lstm_forward(
     cell_activation: Literal["tanh", "identity"] = "tanh",
     forget_gate: bool = True,
     couple_input_forget: bool = False,
+    w_hr: Optional[FloatArray] = None,
 ) -> Tuple[FloatArray, FloatArray, FloatArray, Optional[LstmCache]]: ...
 def lstm_backward(
     dy: Optional[FloatArray],
@@ -74,7 +75,8 @@ def lstm_backward(
     dc_n: Optional[FloatArray],
     cache: LstmCache,
 ) -> Tuple[FloatArray, ...]:
-    """(dx, dw_ih, dw_hh, db, dh0, dc0), then dpeephole when the forward pass had peepholes."""
+    """(dx, dw_ih, dw_hh, db, dh0, dc0), then dpeephole when the forward pass had peepholes,
+    then dw_hr when it had a projection."""
 def gru_forward(
     x: FloatArray,
     w_ih: FloatArray,

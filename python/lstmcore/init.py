@@ -6,6 +6,8 @@ from the same seed hold the same values up to rounding.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 
 from ._checks import Array
@@ -33,6 +35,9 @@ def orthogonal(rng: np.random.Generator, rows: int, columns: int, dtype: np.dtyp
     return np.ascontiguousarray(matrix).astype(dtype)
 
 
-def orthogonal_per_gate(rng: np.random.Generator, gates: int, hidden: int, dtype: np.dtype) -> Array:
-    """(gates*H, H): one orthogonal H x H block per gate, as Keras' recurrent initializer gives each gate."""
-    return np.concatenate([orthogonal(rng, hidden, hidden, dtype) for _ in range(gates)], axis=0)
+def orthogonal_per_gate(rng: np.random.Generator, gates: int, hidden: int, dtype: np.dtype,
+                        columns: Optional[int] = None) -> Array:
+    """(gates*H, C): one orthogonal H x C block per gate (C = H unless given: the width of the
+    recurrent state, P with a projection), as Keras' recurrent initializer gives each gate."""
+    columns = hidden if columns is None else columns
+    return np.concatenate([orthogonal(rng, hidden, columns, dtype) for _ in range(gates)], axis=0)

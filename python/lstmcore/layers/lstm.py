@@ -14,6 +14,8 @@ Shapes (D = input_size, H = hidden_size, B = batch, T = time steps, S = num_laye
     weight_ih (4H, D) for the first layer, (4H, dirs*H) above; weight_hh (4H, H); bias_ih, bias_hh (4H,)
     x  (B, T, D) if batch_first else (T, B, D);   y (B, T, dirs*H) or (T, B, dirs*H)
     h0, c0, h_n, c_n, dh_n, dc_n, dh0, dc0: (S, B, H), PyTorch's convention.
+With proj_size=P: h_t = W_hr (o_t * tanh(c_t)), weight_hr (P, H), weight_hh (4H, P), layers above
+the first read dirs*P features, and y, h0, h_n have P features per direction (c stays H).
 
 A single-layer unidirectional LSTM names its parameters weight_ih, weight_hh, bias_ih, bias_hh;
 stacked or bidirectional ones use PyTorch's full names (weight_ih_l0, weight_hh_l1_reverse, ...).
@@ -29,14 +31,15 @@ import numpy as np
 
 import fast_lstm
 
+from .. import init as initialisers
 from .._checks import Array
 from .base import register
 from .recurrent import Recurrent
 
-# Options of issue 3's cell variants; passed to the kernels when they accept them.
+# Options of the cell variants; passed to the kernels when they accept them.
 CELL_OPTIONS = ("peephole", "forget_gate", "couple_input_forget", "cell_activation", "proj_size")
-# Variants that add parameters the layer does not hold yet (the projection W_hr).
-_OPTIONS_WITH_PARAMETERS = ("proj_size",)
+# Layer options whose kernel keyword has another name (the layer holds the array it passes).
+_KERNEL_KEYWORDS = {"proj_size": "w_hr"}
 
 
 def kernel_accepts(function: Any, keyword: str) -> bool:
@@ -79,6 +82,9 @@ class LSTM(Recurrent):
         (Gers & Schmidhuber 2000); cell_activation="identity" makes h_t = o * c_t;
         forget_gate=False is the 1997 cell (c_t = c_{t-1} + i g) and couple_input_forget=True
         the CIFG cell (f = 1 - i): both hold three gates, i g o, so their weights have 3H rows.
+        proj_size=P > 0 adds a projection (LSTMP, PyTorch's proj_size): weight_hr (P, H) per layer
+        and direction, h_t = weight_hr (o * tanh(c_t)); h, y and h0/h_n then have P features per
+        direction, weight_hh is (4H, P), c stays H wide.
 
     Usage::
 
@@ -111,13 +117,24 @@ class LSTM(Recurrent):
         self.gate_count = 3 if without_forget_gate or options.get("couple_input_forget", False) else 4
         if options.get("cell_activation", "tanh") not in ("tanh", "identity"):
             raise ValueError(f"cell_activation must be 'tanh' or 'identity', got {options['cell_activation']!r}")
+        if "proj_size" in options:
+            size = options["proj_size"]
+            if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 0:
+                raise ValueError(f"proj_size must be an int >= 0 (0: no projection), got {size!r}")
+            if size == 0:
+                del options["proj_size"]
+            else:
+                options["proj_size"] = int(size)
         for name in options:
-            if name in _OPTIONS_WITH_PARAMETERS:
-                raise NotImplementedError(f"cell option {name!r} adds parameters that lstmcore.LSTM does not hold yet")
-            if not kernel_accepts(fast_lstm.lstm_forward, name):
+            if not kernel_accepts(fast_lstm.lstm_forward, _KERNEL_KEYWORDS.get(name, name)):
                 raise NotImplementedError(f"cell option {name!r} needs a fast_lstm whose lstm_forward takes it; "
                                           f"this build ({fast_lstm.__version__}) does not")
         return options
+
+    @property
+    def output_size(self) -> int:
+        """Features of h per direction: proj_size with a projection, else hidden_size."""
+        return self.cell_options.get("proj_size", self.hidden_size)
 
     def _forget_gate_rows(self) -> slice:
         if self.gate_count == 3:  # no forget gate of its own: no bias to open
@@ -130,10 +147,19 @@ class LSTM(Recurrent):
             # weight_peephole (3, H): p_i, p_f, p_o, drawn after the four standard parameters.
             bound = 1.0 / np.sqrt(self.hidden_size)
             parameters["weight_peephole"] = self.rng.uniform(-bound, bound, (3, self.hidden_size)).astype(self.dtype)
+        if "proj_size" in self.cell_options:
+            # weight_hr (P, H), drawn last, as PyTorch orders its flat weights.
+            shape = (self.output_size, self.hidden_size)
+            if self.init == "uniform":
+                parameters["weight_hr"] = initialisers.uniform(self.rng, shape, 1.0 / np.sqrt(self.hidden_size),
+                                                               self.dtype)
+            else:
+                parameters["weight_hr"] = initialisers.glorot_uniform(self.rng, shape, shape[1], shape[0], self.dtype)
         return parameters
 
     def _extra_parameter_names(self) -> Tuple[str, ...]:
-        return ("weight_peephole",) if self.cell_options.get("peephole") else ()
+        return (("weight_peephole",) if self.cell_options.get("peephole") else ()) + \
+            (("weight_hr",) if "proj_size" in self.cell_options else ())
 
     # ---- the kernel pair ----------------------------------------------------------------------
 
@@ -143,6 +169,8 @@ class LSTM(Recurrent):
         options: Dict[str, Any] = dict(self.cell_options)
         if options.pop("peephole", False):
             options["peephole"] = weights["weight_peephole"]
+        if options.pop("proj_size", 0):
+            options["w_hr"] = weights["weight_hr"]
         # Only new keywords that are in use are passed, so older kernels keep working without them.
         if lengths is not None:
             _require_kernel_keyword("lengths")
@@ -160,8 +188,8 @@ class LSTM(Recurrent):
                        ) -> Tuple[Array, Dict[str, Array], Tuple[Array, ...]]:
         dx, dw_ih, dw_hh, db, dh0, dc0, *extra = fast_lstm.lstm_backward(dy, dfinal[0], dfinal[1], cache)
         grads = {"weight_ih": dw_ih, "weight_hh": dw_hh, "bias_ih": db, "bias_hh": db}
-        if extra:  # the forward pass had peepholes
-            grads["weight_peephole"] = extra[0]
+        # After the six: dpeephole, then dw_hr, each when the forward pass had it.
+        grads.update(zip(self._extra_parameter_names(), extra))
         return dx, grads, (dh0, dc0)
 
     # ---- PyTorch / Keras-style interface ------------------------------------------------------

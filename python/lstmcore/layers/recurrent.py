@@ -69,6 +69,15 @@ class Recurrent(Layer):
     state_names: Tuple[str, ...] = ()  # ("h", "c") for an LSTM
     cell_option_names: Tuple[str, ...] = ()  # options forwarded to the kernels, checked by name
 
+    @property
+    def output_size(self) -> int:
+        """Features of h per direction: hidden_size, or a variant's own (an LSTM's proj_size)."""
+        return self.hidden_size
+
+    def _state_size(self, name: str) -> int:
+        """Features of state `name` per direction: h has output_size, the others hidden_size."""
+        return self.output_size if name == self.state_names[0] else self.hidden_size
+
     def __init__(
         self,
         input_size: int,
@@ -105,7 +114,7 @@ class Recurrent(Layer):
         self.stateful = False
 
         for state in range(self.num_states):
-            layer_input = self.input_size if state < self.num_directions else self.num_directions * self.hidden_size
+            layer_input = self.input_size if state < self.num_directions else self.num_directions * self.output_size
             for name, value in self._initial_parameters(layer_input).items():
                 self._add_parameter(self._parameter_name(name, state), value)
 
@@ -138,13 +147,15 @@ class Recurrent(Layer):
     # ---- parameters ---------------------------------------------------------------------------
 
     def _initial_parameters(self, layer_input: int) -> Dict[str, Array]:
-        """weight_ih (G*H, D), weight_hh (G*H, H), bias_ih, bias_hh (G*H,), drawn in that order."""
+        """weight_ih (G*H, D), weight_hh (G*H, R), bias_ih, bias_hh (G*H,), drawn in that order
+        (R = output_size, the features of h)."""
         hidden, rows, dtype = self.hidden_size, self.gate_count * self.hidden_size, self.dtype
+        recurrent = self.output_size
         if self.init == "uniform":  # PyTorch's default: everything ~ U(-1/sqrt(H), 1/sqrt(H))
             bound = 1.0 / np.sqrt(hidden)
             return {
                 "weight_ih": initialisers.uniform(self.rng, (rows, layer_input), bound, dtype),
-                "weight_hh": initialisers.uniform(self.rng, (rows, hidden), bound, dtype),
+                "weight_hh": initialisers.uniform(self.rng, (rows, recurrent), bound, dtype),
                 "bias_ih": initialisers.uniform(self.rng, (rows,), bound, dtype),
                 "bias_hh": initialisers.uniform(self.rng, (rows,), bound, dtype),
             }
@@ -152,7 +163,7 @@ class Recurrent(Layer):
         bias_ih[self._forget_gate_rows()] = 1.0  # Jozefowicz et al. 2015: remember by default
         return {
             "weight_ih": initialisers.glorot_uniform(self.rng, (rows, layer_input), layer_input, rows, dtype),
-            "weight_hh": initialisers.orthogonal_per_gate(self.rng, self.gate_count, hidden, dtype),
+            "weight_hh": initialisers.orthogonal_per_gate(self.rng, self.gate_count, hidden, dtype, recurrent),
             "bias_ih": bias_ih,
             "bias_hh": np.zeros(rows, dtype),
         }
@@ -182,7 +193,7 @@ class Recurrent(Layer):
             raise ValueError(f"{self!r} expects per-sample input (time, features), got shape {input_shape}")
         if input_shape[-1] != self.input_size:
             raise ValueError(f"{self!r} expects {self.input_size} input features (last axis), got {input_shape[-1]}")
-        features = self.num_directions * self.hidden_size
+        features = self.num_directions * self.output_size
         return (input_shape[0], features) if self.return_sequences else (features,)
 
     def output_lengths(self, lengths: Optional[np.ndarray], steps: int) -> Optional[np.ndarray]:
@@ -211,23 +222,23 @@ class Recurrent(Layer):
         lengths = check_lengths(lengths, batch, steps)
         if lengths is not None and np.all(lengths == steps):
             lengths = None  # nothing is padded: the plain kernel call is the same computation
-        state_shape = (self.num_states, batch, self.hidden_size)
-        for name in self.state_names:
+        state_shapes = {name: (self.num_states, batch, self._state_size(name)) for name in self.state_names}
+        for name, state_shape in state_shapes.items():
             if initial[name] is not None:
                 check_array(f"{name}0", initial[name], self.dtype, state_shape)
             elif self.stateful and self._carried is not None and self._carried[name].shape == state_shape:
                 initial[name] = self._carried[name]
 
-        hidden = self.hidden_size
+        features = self.output_size
         record = _Record(batch, steps, lengths)
-        finals = {name: np.empty(state_shape, self.dtype) for name in self.state_names}
+        finals = {name: np.empty(state_shapes[name], self.dtype) for name in self.state_names}
         layer_input = np.ascontiguousarray(x.transpose(1, 0, 2)) if self.batch_first else x
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(self.num_directions):
                 state = layer * self.num_directions + direction
                 sequence = layer_input if direction == 0 else reverse_in_length(layer_input, lengths)
-                mask = self._draw_mask((batch, hidden), self.recurrent_dropout) if training else None
+                mask = self._draw_mask((batch, features), self.recurrent_dropout) if training else None
                 y, final, cache = self._cell_forward(
                     sequence, self._weights(state),
                     [None if initial[name] is None else initial[name][state] for name in self.state_names],
@@ -269,11 +280,11 @@ class Recurrent(Layer):
         record = self._record
         need_record(self, record)
         assert record is not None and self._output_shape is not None
-        state_shape = (self.num_states, record.batch, self.hidden_size)
-        for name in self.state_names:
+        state_shapes = {name: (self.num_states, record.batch, self._state_size(name)) for name in self.state_names}
+        for name, state_shape in state_shapes.items():
             if dfinal[name] is not None:
                 check_array(f"d{name}_n", dfinal[name], self.dtype, state_shape)
-        hidden, lengths = self.hidden_size, record.lengths
+        hidden, lengths = self.output_size, record.lengths  # features of h per direction
         d_output: Optional[Array] = None  # gradient of the current layer's output, time-major
         d_last_hidden: Optional[Array] = None  # (B, dirs*H), return_sequences=False
         if dy is not None:
@@ -283,7 +294,7 @@ class Recurrent(Layer):
             else:
                 d_output = dy.transpose(1, 0, 2) if self.batch_first else dy
 
-        initial_grads = {name: np.empty(state_shape, self.dtype) for name in self.state_names}
+        initial_grads = {name: np.empty(state_shapes[name], self.dtype) for name in self.state_names}
         for layer in reversed(range(self.num_layers)):
             mask = record.dropout_masks[layer]
             if d_output is not None and mask is not None:
