@@ -168,7 +168,18 @@ struct CellChoice {
     int gates;
     bool coupled_forget, identity_output;
     int64_t projection;  // P, or 0
+    bool cell_recurrence;
 };
+
+// recurrence: 'hidden' (the gates read h_{t-1}) or 'cell' (they read c_{t-1}); returns whether 'cell'.
+bool parse_recurrence(const py::object& obj) {
+    if (!py::isinstance<py::str>(obj))
+        throw py::type_error("recurrence must be 'hidden' or 'cell', got " + type_name(obj));
+    const std::string name = obj.cast<std::string>();
+    if (name != "hidden" && name != "cell")
+        throw py::value_error("recurrence must be 'hidden' or 'cell', got '" + name + "'");
+    return name == "cell";
+}
 
 // What a training forward pass hands to its backward: the record of one dtype.
 template <template <typename> class Record>
@@ -236,6 +247,7 @@ py::tuple forward_typed(const py::array& x, const py::array& w_ih, const py::arr
     cell.identity_output = choice.identity_output;
     cell.projection = choice.projection;
     cell.w_hr = data_or_null<T>(w_hr);
+    cell.cell_recurrence = choice.cell_recurrence;
     {
         py::gil_scoped_release release;
         lstm_forward<T>(kernels, threads, d, cell, options, px, pw_ih, pw_hh, pb, ph0, pc0, py_, ph_n, pc_n, record);
@@ -311,8 +323,15 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
                                const py::object& b_obj, const py::object& h0_obj, const py::object& c0_obj,
                                bool training, const py::object& lengths_obj, const py::object& mask_obj,
                                const py::object& peephole_obj, const py::object& activation_obj, bool forget_gate,
-                               bool couple_input_forget, const py::object& w_hr_obj) {
+                               bool couple_input_forget, const py::object& w_hr_obj,
+                               const py::object& recurrence_obj) {
     py::array x = require_float_array(x_obj, "x");
+    const bool cell_recurrence = parse_recurrence(recurrence_obj);
+    if (cell_recurrence && !w_hr_obj.is_none())
+        throw py::value_error("w_hr (a projection of h) does not combine with recurrence='cell': h does not recur");
+    if (cell_recurrence && !mask_obj.is_none())
+        throw py::value_error("recurrent_mask (dropout of h_{t-1} in the recurrence) does not combine with "
+                              "recurrence='cell', whose recurrence reads c_{t-1}");
     const DType dtype = dtype_of(x);
     const int gates = cell_gates(forget_gate, couple_input_forget, !peephole_obj.is_none());
     const std::string note = gates == 4 ? "" : " (gates i, g, o: forget_gate=False or couple_input_forget=True)";
@@ -336,7 +355,7 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
     py::object peephole = optional_array(peephole_obj, dtype, "x", {3, d.hidden}, "peephole", "(3, H)");
     const bool identity_output = parse_cell_activation(activation_obj);
     x = contiguous(x);
-    const CellChoice cell{gates, couple_input_forget, identity_output, P};
+    const CellChoice cell{gates, couple_input_forget, identity_output, P, cell_recurrence};
     if (dtype == DType::f32)
         return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole, w_hr, cell);
     return forward_typed<double>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole, w_hr, cell);
@@ -648,7 +667,7 @@ PYBIND11_MODULE(_core, m) {
           py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::kw_only(), py::arg("training") = false,
           py::arg("lengths") = py::none(), py::arg("recurrent_mask") = py::none(), py::arg("peephole") = py::none(),
           py::arg("cell_activation") = "tanh", py::arg("forget_gate") = true, py::arg("couple_input_forget") = false,
-          py::arg("w_hr") = py::none(),
+          py::arg("w_hr") = py::none(), py::arg("recurrence") = "hidden",
           R"doc(Run a single-layer LSTM over a whole sequence.
 
 Arguments (float32 or float64, one dtype for all; any strides, copied if not contiguous):
@@ -678,6 +697,11 @@ Arguments (float32 or float64, one dtype for all; any strides, copied if not con
     w_hr: None, or (P, H): a projection (LSTMP, Sak et al. 2014; PyTorch's proj_size=P and
         weight_hr_l0): h_t = W_hr (o * act(c_t)) has P features. Then w_hh is (4H, P) and
         h0, recurrent_mask, y, h_n are (., P); c stays (B, H). Combines with every cell option.
+    recurrence: 'hidden' (default) or 'cell': the gates read c_{t-1} through w_hh in place of
+        h_{t-1} (the cell-state recurrence form of the peephole LSTM: i = sigmoid(W_i x_t +
+        U_i c_{t-1} + b_i), likewise f, o). Its textbook form has no recurrent term in g: pass
+        zeros in w_hh's g rows (lstmcore does, and keeps them zero). h0 is then read only as the
+        state of empty sequences. Combines with neither w_hr nor recurrent_mask.
 
 Returns (y, h_n, c_n, cache): y (T, B, H) every h_t; h_n, c_n (B, H) the final states;
 cache an LstmCache when training=True, else None. Inputs are never modified.

@@ -51,12 +51,13 @@ class LstmRefCache:
     peephole: object = None  # (3, H) or None
     identity_output: bool = False
     forget: str = "gate"  # "gate" (i f g o), "coupled" (f = 1 - i) or "none" (f = 1): the last two have 3 gates
+    cell_recurrence: bool = False  # the gates read c_{t-1} (through w_hh) in place of h_{t-1}
     w_hr: object = None  # (P, H) with a projection: h_t = m_t w_hr^T, m_t = o * act(c_t); hidden is then (T+1, B, P)
     unprojected: object = None  # (T, B, H): m_t of each step, with a projection
 
 
 def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, peephole=None, identity_output=False,
-                     forget_gate=True, couple_input_forget=False, w_hr=None):
+                     forget_gate=True, couple_input_forget=False, w_hr=None, recurrence="hidden"):
     """Returns (y, h_n, c_n, cache); h0/c0 None mean zeros.
 
     recurrent_mask (B, H): variational recurrent dropout, a_t reads h_{t-1} * mask instead of h_{t-1}.
@@ -66,6 +67,7 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, pe
     hold three gates i, g, o, and cache.gates keeps [i | f | g | o] with the derived f.
     w_hr (P, H): a projection (LSTMP): h_t = (o * act(c_t)) w_hr^T has P features; w_hh is (4H, P),
     h0 and the mask (B, P).
+    recurrence="cell": a_t reads c_{t-1} @ w_hh^T in place of (h_{t-1} * mask) @ w_hh^T.
     """
     three = not forget_gate or couple_input_forget
     x, w_ih, w_hh, b = (np.asarray(a, dtype=np.float64) for a in (x, w_ih, w_hh, b))
@@ -86,7 +88,8 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, pe
         cell[0] = c0
 
     for t in range(T):
-        a = x[t] @ w_ih.T + (hidden[t] * mask) @ w_hh.T + b
+        recurrent = cell[t] if recurrence == "cell" else hidden[t] * mask
+        a = x[t] @ w_ih.T + recurrent @ w_hh.T + b
         if three:  # [a_i | a_g | a_o] -> [a_i | (unused) | a_g | a_o]
             a = np.concatenate([a[:, :H], np.zeros((B, H)), a[:, H:]], axis=1)
         if peephole is not None:  # (not even 0 * c: an infinite c must not become NaN without them)
@@ -103,7 +106,7 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, pe
     cache = LstmRefCache(x=x, w_ih=w_ih, w_hh=w_hh, hidden=hidden, cell=cell, gates=gates, mask=mask,
                          peephole=p, identity_output=identity_output,
                          forget="gate" if not three else "coupled" if couple_input_forget else "none",
-                         w_hr=w_hr, unprojected=unprojected)
+                         w_hr=w_hr, unprojected=unprojected, cell_recurrence=recurrence == "cell")
     return hidden[1:].copy(), hidden[T].copy(), cell[T].copy(), cache
 
 
@@ -146,10 +149,15 @@ def lstm_backward_ref(dy, dh_n, dc_n, cache):
             dp += np.stack([(da_i * c_prev).sum(0), (da_f * c_prev).sum(0), (da_o * c).sum(0)])
         dx[t] = da @ w_ih
         dw_ih += da.T @ x[t]
-        dw_hh += da.T @ (cache.hidden[t] * cache.mask)
         db += da.sum(axis=0)
-        dh = (da @ w_hh) * cache.mask
         dc = dc * f if p is None else dc * f + da_i * p[0] + da_f * p[1]
+        if cache.cell_recurrence:  # a_t read c_{t-1}: h_{t-1} fed nothing
+            dw_hh += da.T @ cache.cell[t]
+            dc = dc + da @ w_hh
+            dh = np.zeros_like(dh)
+        else:
+            dw_hh += da.T @ (cache.hidden[t] * cache.mask)
+            dh = (da @ w_hh) * cache.mask
     return (dx, dw_ih, dw_hh, db, dh, dc) + ((dp,) if p is not None else ()) + ((dw_hr,) if w_hr is not None else ())
 
 

@@ -354,3 +354,33 @@ def test_projection_with_every_option_gradients_finite_differences():
     x = data(33, batch=2, steps=3)
     weights = np.random.default_rng(34).standard_normal((2, 4))
     check_layer_gradients(layer, x, {"lengths": np.array([3, 2])}, weights, reseed=35)
+
+
+def test_cell_recurrence_layer_keeps_g_rows_zero_and_matches_finite_differences():
+    layer = LSTM(D, 3, num_layers=2, bidirectional=True, recurrence="cell", peephole=True, dtype=np.float64, seed=36)
+    for name, value in layer.parameters().items():
+        if name.startswith("weight_hh"):
+            assert not value[6:9].any(), name  # the g rows: no recurrent term in the cell input
+    x = data(36, batch=2, steps=3)
+    weights = np.random.default_rng(37).standard_normal((2, 3, 6))
+    layer.zero_grad()
+    layer.forward(x, training=True, lengths=np.array([3, 2]))
+    layer.backward(weights)
+    for name, grad in layer.gradients().items():
+        if name.startswith("weight_hh"):
+            assert not grad[6:9].any(), name
+    # Finite differences of everything but those frozen rows (their numeric gradient is not zero).
+    frozen = {name: value[6:9].copy() for name, value in layer.parameters().items() if name.startswith("weight_hh")}
+
+    def loss():
+        return float(np.sum(layer.forward(x, training=True, lengths=np.array([3, 2])) * weights))
+
+    for name, value in layer.parameters().items():
+        numeric = numeric_gradient(loss, value)
+        if name in frozen:
+            numeric[6:9] = 0.0
+        np.testing.assert_allclose(layer.grads[name], numeric, rtol=1e-5, atol=1e-8, err_msg=name)
+    with pytest.raises(ValueError, match="recurrence"):
+        LSTM(D, H, recurrence="cell", recurrent_dropout=0.1)
+    with pytest.raises(ValueError, match="recurrence"):
+        LSTM(D, H, recurrence="state")

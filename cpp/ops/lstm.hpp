@@ -34,6 +34,7 @@ struct LstmCellOptions {
     bool identity_output = false;  // h_t = o * c_t
     int64_t projection = 0;        // P: h_t = W_hr (o * tanh(c_t)) has P features (LSTMP); 0: none
     const T* w_hr = nullptr;       // (P, H) with a projection
+    bool cell_recurrence = false;  // the gates read c_{t-1} through W_hh in place of h_{t-1}
 };
 
 // What lstm_backward needs from a training forward pass. Per-step arrays hold the N rows
@@ -50,6 +51,7 @@ struct LstmTrainingRecord {
     int gates = 4;                     // NG of the cell; weights and gate arrays have NG*H rows
     bool coupled_forget = false;
     int64_t projection = 0;            // P, or 0; h has R = P (else H) features below
+    bool cell_recurrence = false;      // W_hh read c_{t-1}: dW_hh = dG^T c_prev, dc_{t-1} += dG W_hh
     AlignedBuffer<T> x_packed;         // x rows (N, D) as GEMM B panels, for dW_ih = dG^T x
     AlignedBuffer<T> hidden_states;    // (B + N, R): h_0, then each row's h_t; times the mask if any
                                        // (what the recurrence read, so what dW_hh needs)
@@ -76,6 +78,7 @@ struct LstmPackedWeights {
     int gates = 4;
     bool coupled_forget = false;
     int64_t projection = 0;       // P, or 0
+    bool cell_recurrence = false;
     AlignedBuffer<T> w_hr_gemm;   // W_hr^T (H, P) as GEMM B panels: h_t = (o * tanh(c_t)) W_hr^T
 };
 

@@ -6,6 +6,9 @@
 // more parts: the step's total dh_t is kept (for dW_hr = dh^T m) and projected back to
 // dm_t = dh_t W_hr, the gradient the elementwise step takes in place of dh; a second barrier
 // separates them, as dh_t splits by the P output columns and dm_t by the H hidden units.
+//
+// When the recurrence reads c_{t-1} (cell_recurrence), dG_t W_hh goes to dc_{t-1} instead, and
+// h_{t-1} gets nothing from step t: dh is cleared for the running rows.
 #include <algorithm>
 #include <cstring>
 #include <functional>
@@ -27,13 +30,16 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     const int64_t blocks = Hp / VL, P = record.projection, R = P ? P : H;  // R: features of h
     const int64_t N = rows.total, nr = kernels.gemm_nr, panels_h = ceil_div(H, nr), panels_d = ceil_div(D, nr);
     const int64_t panels_r = ceil_div(R, nr);
-    const bool dense = rows.dense();
+    const bool dense = rows.dense(), cell_recurrence = record.cell_recurrence;
     const T* mask = record.recurrent_mask.size() ? record.recurrent_mask.data() : nullptr;
 
-    // dy, h_{t-1} and dx as N rows (sequence_rows.hpp); without lengths, the caller's arrays.
+    // dy, the recurrence's operand (h_{t-1}, or c_{t-1}) and dx as N rows (sequence_rows.hpp);
+    // without lengths, the caller's arrays and the record's.
     AlignedBuffer<T> dy_buffer, h_prev_buffer, dx_buffer;
     const T* dy_rows = dy;
-    const T* h_prev_rows = record.hidden_states.data();  // h_0 .. h_{T-1}: the first T*B rows when dense
+    const T* recurrent_states = cell_recurrence ? record.cell_states.data() : record.hidden_states.data();
+    const int64_t ld_recurrent = cell_recurrence ? Hp : R;
+    const T* h_prev_rows = recurrent_states;  // state 0 .. T-1: the first T*B rows when dense
     T* dx_rows = dx;
     if (!dense) {
         if (dy) {
@@ -41,8 +47,8 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             gather_sequence_rows(rows, dy_buffer.data(), dy, R);
             dy_rows = dy_buffer.data();
         }
-        h_prev_buffer = AlignedBuffer<T>(N * R);
-        gather_previous_states(rows, h_prev_buffer.data(), record.hidden_states.data(), R);
+        h_prev_buffer = AlignedBuffer<T>(N * ld_recurrent);
+        gather_previous_states(rows, h_prev_buffer.data(), recurrent_states, ld_recurrent);
         h_prev_rows = h_prev_buffer.data();
         dx_buffer = AlignedBuffer<T>(N * D);
         dx_rows = dx_buffer.data();
@@ -115,7 +121,16 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             }
             if (block_begin < block_end) kernels.lstm_backward_step[NG - 3](step, block_begin, block_end);
             team.sync();  // every unit's dG_t is needed by every thread's dh GEMM
-            if (h_panel_begin < h_panel_end) {
+            if (cell_recurrence) {
+                if (panel_begin < panel_end) {  // dc_{t-1} += dG_t W_hh; h_{t-1} fed nothing at step t
+                    const GemmArgs<T> recurrent{step.dgates_t, NG * H, 1, record.w_hh_packed.data(), dc.data(), Hp,
+                                                count, H, NG * H, true};
+                    kernels.gemm(recurrent, 0, count, panel_begin, panel_end, workspace);
+                    T* cleared = dh.data() + panel_begin * nr;
+                    const int64_t width = std::min(panel_end * nr, H) - panel_begin * nr;
+                    for (int64_t j = 0; j < count; ++j) std::fill(cleared + j * ld_dh, cleared + j * ld_dh + width, T(0));
+                }
+            } else if (h_panel_begin < h_panel_end) {
                 // Only the running sequences' rows: the others keep their dh_n for their last step.
                 const GemmArgs<T> recurrent{step.dgates_t, NG * H, 1, record.w_hh_packed.data(), dh.data(), ld_dh,
                                             count, R, NG * H, false};
@@ -128,7 +143,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             // units of dh; with one, the dh_t loop above does, and its barrier follows.
         }
         // h_{t-1} of every row as the B operand of dW_hh = dG^T h_prev, m_t of dW_hr = dh^T m.
-        pack_b_panels(h_prev_packed.data(), h_prev_rows, R, 1, N, R, nr, h_panel_begin, h_panel_end);
+        pack_b_panels(h_prev_packed.data(), h_prev_rows, ld_recurrent, 1, N, R, nr, h_panel_begin, h_panel_end);
         if (P)
             pack_b_panels(m_packed.data(), record.projection_inputs.data(), H, 1, N, H, nr, panel_begin, panel_end);
         team.sync();

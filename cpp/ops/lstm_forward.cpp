@@ -27,6 +27,7 @@ void lstm_pack_weights(const Kernels<T>& kernels, int64_t D, int64_t H, const T*
     const int64_t nr = kernels.gemm_nr, P = cell.projection, R = P ? P : H;  // R: features of h
     packed->kernels = &kernels;
     packed->projection = P;
+    packed->cell_recurrence = cell.cell_recurrence;
     packed->gates = cell.gates;
     packed->coupled_forget = cell.coupled_forget;
     packed->input = D;
@@ -63,7 +64,8 @@ template <typename T>
 bool unpacked_step_pays(const LstmDims& dims, const LstmCellOptions<T>& cell, const LstmSequenceOptions<T>& options,
                         const LstmTrainingRecord<T>* record) {
     return dims.steps == 1 && dims.batch <= 16 && !record && !options.lengths && !options.recurrent_mask &&
-           cell.gates == 4 && !cell.peephole && !cell.identity_output && !cell.projection;  // the standard cell only
+           cell.gates == 4 && !cell.peephole && !cell.identity_output && !cell.projection &&
+           !cell.cell_recurrence;  // the standard cell only
 }
 
 template <typename T>
@@ -173,7 +175,10 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     }
 
     // Cells: when training, (B + N, Hp) rows like the hidden states; else one (B, Hp) array
-    // updated in place, where a finished sequence's row simply stays as it was.
+    // updated in place, where a finished sequence's row simply stays as it was. When the
+    // recurrence reads c_{t-1}, every tile reads all of it while the others write c_t: rows too.
+    const bool cell_recurrence = packed.cell_recurrence;
+    const bool cells_per_row = record || cell_recurrence;
     T* cells;
     if (record) {
         record->dims = dims;
@@ -185,6 +190,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         record->gates = packed.gates;
         record->coupled_forget = packed.coupled_forget;
         record->projection = P;
+        record->cell_recurrence = cell_recurrence;
         if (packed.peephole.size()) {
             record->peephole = AlignedBuffer<T>(3 * Hp);
             std::memcpy(record->peephole.data(), packed.peephole.data(), sizeof(T) * 3 * Hp);
@@ -200,7 +206,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         }
         cells = record->cell_states.data();
     } else {
-        c_in_place = AlignedBuffer<T>(B * Hp);
+        c_in_place = AlignedBuffer<T>((cells_per_row ? B + N : B) * Hp);
         cells = c_in_place.data();
         projection_buffer = AlignedBuffer<T>(N * G);
     }
@@ -261,16 +267,20 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             step.h_prev = t == 0 ? recurrent_initial : recurrent_rows + previous * R;
             step.ld_h_prev = R;
             step.recurrent_depth = R;
+            if (cell_recurrence) {  // c_{t-1} in place of h_{t-1} (R = H: no projection then)
+                step.h_prev = cells + (t == 0 ? 0 : B + previous) * Hp;
+                step.ld_h_prev = Hp;
+            }
             // Without a projection the tile writes h_t (and h_t * mask) itself.
             T* step_unprojected = P ? unprojected + (record ? at * H : 0) : nullptr;
             step.h_out = P ? step_unprojected : outputs + at * H;
             step.ld_h_out = H;
             step.recurrent_mask = P ? nullptr : mask;
             step.h_masked_out = mask && !P ? recurrent_rows + at * H : nullptr;
-            if (record) {
+            if (cells_per_row) {
                 step.c_prev = cells + (t == 0 ? 0 : B + previous) * Hp;
                 step.c_out = cells + (B + at) * Hp;
-                step.gates_out = record->gate_values.data() + at * G;
+                step.gates_out = record ? record->gate_values.data() + at * G : nullptr;
             } else {
                 step.c_prev = cells;
                 step.c_out = cells;
@@ -307,7 +317,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         const int64_t length = rows.length[j], caller_row = rows.order[j];
         const int64_t last = length == 0 ? -1 : rows.row(length - 1, j);
         const T* h_last = last < 0 ? h_initial + j * R : outputs + last * R;
-        const T* c_last = cells + (record && last >= 0 ? B + last : j) * Hp;
+        const T* c_last = cells + (cells_per_row && last >= 0 ? B + last : j) * Hp;
         std::memcpy(h_n + caller_row * R, h_last, sizeof(T) * R);
         std::memcpy(c_n + caller_row * H, c_last, sizeof(T) * H);
     }

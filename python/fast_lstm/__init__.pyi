@@ -68,6 +68,7 @@ def lstm_forward(
     forget_gate: bool = True,
     couple_input_forget: bool = False,
     w_hr: Optional[FloatArray] = None,
+    recurrence: Literal["hidden", "cell"] = "hidden",
 ) -> Tuple[FloatArray, FloatArray, FloatArray, Optional[LstmCache]]: ...
 def lstm_backward(
     dy: Optional[FloatArray],

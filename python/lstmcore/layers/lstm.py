@@ -37,7 +37,7 @@ from .base import register
 from .recurrent import Recurrent
 
 # Options of the cell variants; passed to the kernels when they accept them.
-CELL_OPTIONS = ("peephole", "forget_gate", "couple_input_forget", "cell_activation", "proj_size")
+CELL_OPTIONS = ("peephole", "forget_gate", "couple_input_forget", "cell_activation", "proj_size", "recurrence")
 # Layer options whose kernel keyword has another name (the layer holds the array it passes).
 _KERNEL_KEYWORDS = {"proj_size": "w_hr"}
 
@@ -85,6 +85,10 @@ class LSTM(Recurrent):
         proj_size=P > 0 adds a projection (LSTMP, PyTorch's proj_size): weight_hr (P, H) per layer
         and direction, h_t = weight_hr (o * tanh(c_t)); h, y and h0/h_n then have P features per
         direction, weight_hh is (4H, P), c stays H wide.
+        recurrence="cell": the gates read c_{t-1} through weight_hh in place of h_{t-1} (the
+        cell-state recurrence form of the peephole LSTM); the cell input g has no recurrent term,
+        so weight_hh's g rows start at zero and get no gradient. Combines with neither
+        proj_size nor recurrent_dropout.
 
     Usage::
 
@@ -117,6 +121,14 @@ class LSTM(Recurrent):
         self.gate_count = 3 if without_forget_gate or options.get("couple_input_forget", False) else 4
         if options.get("cell_activation", "tanh") not in ("tanh", "identity"):
             raise ValueError(f"cell_activation must be 'tanh' or 'identity', got {options['cell_activation']!r}")
+        if "recurrence" in options:
+            if options["recurrence"] not in ("hidden", "cell"):
+                raise ValueError(f"recurrence must be 'hidden' or 'cell', got {options['recurrence']!r}")
+            if options["recurrence"] == "hidden":
+                del options["recurrence"]
+            elif self.recurrent_dropout or options.get("proj_size", 0):
+                raise ValueError("recurrence='cell' combines with neither recurrent_dropout nor proj_size "
+                                 "(both act on h_{t-1} in the recurrence, which then reads c_{t-1})")
         if "proj_size" in options:
             size = options["proj_size"]
             if isinstance(size, (bool, np.bool_)) or not isinstance(size, (int, np.integer)) or size < 0:
@@ -136,6 +148,11 @@ class LSTM(Recurrent):
         """Features of h per direction: proj_size with a projection, else hidden_size."""
         return self.cell_options.get("proj_size", self.hidden_size)
 
+    def _cell_input_rows(self) -> slice:
+        """Rows of g, the cell input, in the weights: gate order i f g o, or i g o with 3 gates."""
+        start = (1 if self.gate_count == 3 else 2) * self.hidden_size
+        return slice(start, start + self.hidden_size)
+
     def _forget_gate_rows(self) -> slice:
         if self.gate_count == 3:  # no forget gate of its own: no bias to open
             return slice(0, 0)
@@ -143,6 +160,8 @@ class LSTM(Recurrent):
 
     def _initial_parameters(self, layer_input: int) -> Dict[str, Array]:
         parameters = super()._initial_parameters(layer_input)
+        if self.cell_options.get("recurrence") == "cell":
+            parameters["weight_hh"][self._cell_input_rows()] = 0.0  # g reads no c_{t-1}
         if self.cell_options.get("peephole"):
             # weight_peephole (3, H): p_i, p_f, p_o, drawn after the four standard parameters.
             bound = 1.0 / np.sqrt(self.hidden_size)
@@ -190,6 +209,8 @@ class LSTM(Recurrent):
         grads = {"weight_ih": dw_ih, "weight_hh": dw_hh, "bias_ih": db, "bias_hh": db}
         # After the six: dpeephole, then dw_hr, each when the forward pass had it.
         grads.update(zip(self._extra_parameter_names(), extra))
+        if self.cell_options.get("recurrence") == "cell":
+            dw_hh[self._cell_input_rows()] = 0.0  # the textbook cell has no U_c: keep it zero
         return dx, grads, (dh0, dc0)
 
     # ---- PyTorch / Keras-style interface ------------------------------------------------------
