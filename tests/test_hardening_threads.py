@@ -229,3 +229,46 @@ def test_bitwise_identical_across_runs_and_thread_counts(each_isa, restore_num_t
         for run in range(2):
             results = forward_backward(p) + packed_results(fast_lstm.PackedLSTM(p.w_ih, p.w_hh, p.b), p)
             assert_bitwise_equal(results, expected, f"{threads} threads, run {run}")
+
+
+# Every kind of step with lengths (so the running rows shrink) and masks, at a batch of a few
+# register tiles and one with a remainder row.
+VARIANT_BATCHES = {"B6": 6, "B21": 21}
+
+
+def variant_results(variant, B, dtype):
+    T, D, H, P = 7, 24, 160, 48
+    rng = np.random.default_rng(94)
+    lengths = rng.integers(0, T + 1, B)
+    if variant == "gru":
+        w = [rng.uniform(-0.1, 0.1, s).astype(dtype) for s in [(3 * H, D), (3 * H, H), (3 * H,), (3 * H,)]]
+        x, h0 = rng.standard_normal((T, B, D)).astype(dtype), rng.standard_normal((B, H)).astype(dtype)
+        mask = rng.uniform(0, 2, (B, H)).astype(dtype)
+        y, h_n, cache = fast_lstm.gru_forward(x, *w, h0, training=True, lengths=lengths, recurrent_mask=mask)
+        return (y, h_n) + fast_lstm.gru_backward(np.ones_like(y), h_n, cache)
+    p = random_lstm_problem(T, B, D, H, dtype, seed=95)
+    options = dict(lengths=lengths)
+    w_hh, h0, R = p.w_hh, p.h0, H
+    if variant == "peephole":
+        options.update(peephole=rng.uniform(-0.5, 0.5, (3, H)).astype(dtype))
+    if variant == "projection":
+        R = P
+        w_hh, h0 = p.w_hh[:, :P].copy(), p.h0[:, :P].copy()
+        options.update(w_hr=rng.uniform(-0.1, 0.1, (P, H)).astype(dtype))
+    if variant == "cell-recurrence":
+        options.update(recurrence="cell")
+    else:
+        options.update(recurrent_mask=rng.uniform(0, 2, (B, R)).astype(dtype))
+    y, h_n, c_n, cache = fast_lstm.lstm_forward(p.x, p.w_ih, w_hh, p.b, h0, p.c0, training=True, **options)
+    return (y, h_n, c_n) + fast_lstm.lstm_backward(np.ones_like(y), h_n, c_n, cache)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("batch", list(VARIANT_BATCHES))
+@pytest.mark.parametrize("variant", ["peephole", "projection", "cell-recurrence", "gru"])
+def test_variants_bitwise_identical_across_thread_counts(each_isa, restore_num_threads, variant, batch, dtype):
+    fast_lstm.set_num_threads(1)
+    expected = variant_results(variant, VARIANT_BATCHES[batch], dtype)
+    for threads in (2, 4):
+        fast_lstm.set_num_threads(threads)
+        assert_bitwise_equal(variant_results(variant, VARIANT_BATCHES[batch], dtype), expected, f"{threads} threads")
