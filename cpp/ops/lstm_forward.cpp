@@ -208,8 +208,20 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     } else {
         c_in_place = AlignedBuffer<T>((cells_per_row ? B + N : B) * Hp);
         cells = c_in_place.data();
-        projection_buffer = AlignedBuffer<T>(N * G);
     }
+    // x W_ih^T, a window of steps at a time. Training keeps every step's gates, so its window is
+    // all N rows, projected straight into the saved-gates buffer, which each step then overwrites
+    // in place with the activated gates (a tile reads its pre-activations before it writes).
+    // Inference projects a few MB of rows ahead instead of all N (26 MB at the grid's medium
+    // shape, 105 MB at xlarge): the buffer stays in cache and costs no page faults per call.
+    const int64_t window_rows = record ? N : std::max<int64_t>(B, (int64_t(4) << 20) / (G * int64_t(sizeof(T))));
+    auto window_end = [&](int64_t first_step) {  // steps [first_step, end) whose rows fit the window
+        int64_t step = first_step, window = 0;
+        while (step < T_ && rows.count[step] > 0 && (step == first_step || window + rows.count[step] <= window_rows))
+            window += rows.count[step++];
+        return step;
+    };
+    if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * G);
     // With a projection the tile writes o * tanh(c_t) (the record's rows, or one step's), which
     // a GEMM then projects to h_t.
     T* unprojected = nullptr;
@@ -219,9 +231,6 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         unprojected_buffer = AlignedBuffer<T>(B * H);
         unprojected = unprojected_buffer.data();
     }
-    // x W_ih^T for all rows. When training it goes straight into the saved-gates buffer,
-    // which each step then overwrites in place with the activated gates (a tile reads its
-    // pre-activations before it writes): one (N, NG*Hp) buffer instead of two.
     T* xproj = record ? record->gate_values.data() : projection_buffer.data();
     // c_0, padded and sorted; the padding lanes stay zero through every step.
     for (int64_t i = 0; i < B * Hp; ++i) cells[i] = T(0);
@@ -234,11 +243,6 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
         int64_t begin, end;
-        split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
-        if (begin < end) {
-            const GemmArgs<T> projection{x_rows, D, 1, packed.w_ih_gemm.data(), xproj, G, N, G, D, false};
-            kernels.gemm(projection, begin, end, 0, ceil_div(G, nr), workspace);
-        }
         if (record) {  // the backward operands, packed while the data is at hand
             split_range(ceil_div(D, nr), 1, team.size, team.index, &begin, &end);
             pack_b_panels(record->x_packed.data(), x_rows, D, 1, N, D, nr, begin, end);
@@ -250,18 +254,30 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
                 pack_b_panels(record->w_hr_packed.data(), w_hr, H, 1, P, H, nr, begin, end);
             }
         }
-        team.sync();
 
         int64_t block_begin, block_end, panel_begin = 0, panel_end = 0;
         split_range(blocks, 1, team.size, team.index, &block_begin, &block_end);
         if (P) split_range(ceil_div(P, nr), 1, team.size, team.index, &panel_begin, &panel_end);
+        int64_t window_first_row = 0, window_last_step = 0;  // the projected window: steps before the latter
         for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
             const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1], count = rows.count[t];
+            if (t == window_last_step) {  // project the next window, rows split across threads
+                window_last_step = window_end(t);
+                window_first_row = at;
+                const int64_t window = rows.offset[window_last_step - 1] + rows.count[window_last_step - 1] - at;
+                split_range(window, kernels.gemm_mr, team.size, team.index, &begin, &end);
+                if (begin < end) {
+                    const GemmArgs<T> projection{x_rows + at * D, D, 1, packed.w_ih_gemm.data(), xproj, G,
+                                                 window, G, D, false};
+                    kernels.gemm(projection, begin, end, 0, ceil_div(G, nr), workspace);
+                }
+                team.sync();
+            }
             LstmForwardStep<T> step{};
             step.batch = count;
             step.hidden = H;
             step.hidden_padded = Hp;
-            step.xproj_t = xproj + at * G;
+            step.xproj_t = xproj + (at - window_first_row) * G;
             step.bias = packed.bias.data();
             step.w_hh_packed = packed.w_hh_fused.data();
             step.h_prev = t == 0 ? recurrent_initial : recurrent_rows + previous * R;
