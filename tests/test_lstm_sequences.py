@@ -10,7 +10,7 @@ import fast_lstm
 import numpy as np
 import pytest
 from checks import FINITE_DIFFERENCE_TOL, FORWARD_TOL, GRADIENT_TOL, assert_close, numeric_gradient
-from reference import lstm_backward_ref, lstm_forward_ref, lstm_loss, random_lstm_problem
+from reference import lstm_backward_ref, lstm_forward_ref, lstm_forward_variants_ref, lstm_loss, random_lstm_problem
 
 DTYPES = [np.float32, np.float64]
 
@@ -229,3 +229,27 @@ def test_bad_recurrent_masks_are_refused(mask, error, message):
     p = random_lstm_problem(4, 3, 2, 3, np.float64, seed=2)
     with pytest.raises(error, match=message):
         fast_lstm.lstm_forward(p.x, p.w_ih, p.w_hh, p.b, recurrent_mask=mask)
+
+
+@pytest.mark.parametrize("lengths", [None, [9, 3, 0, 7] * 10], ids=["full", "lengths"])
+def test_inference_projects_in_windows_with_the_training_result(each_isa, lengths):
+    """Inference projects the inputs ~4 MB of rows ahead: at H=1024 that is 256 float32 rows, so
+    this batch (360 rows) takes two windows or more, where training projects all rows at once."""
+    import reference_gru
+
+    T, B, D, H = 9, 40, 8, 1024
+    p = random_lstm_problem(T, B, D, H, np.float32, seed=41)
+    inference = fast_lstm.lstm_forward(*p[:6], lengths=lengths)
+    training = fast_lstm.lstm_forward(*p[:6], lengths=lengths, training=True)[:3]
+    for a, b in zip(inference, training):
+        np.testing.assert_array_equal(a, b)
+    y_ref = lstm_forward_variants_ref(*p[:6], lengths=lengths)[0]
+    np.testing.assert_allclose(inference[0], y_ref, rtol=0, atol=2e-5)
+
+    g = reference_gru.random_gru_problem(T, B, D, H, np.float32, seed=42)
+    inference = fast_lstm.gru_forward(*g[:6], lengths=lengths)
+    training = fast_lstm.gru_forward(*g[:6], lengths=lengths, training=True)[:2]
+    for a, b in zip(inference, training):
+        np.testing.assert_array_equal(a, b)
+    y_ref = reference_gru.gru_forward_ref(*g[:6], lengths=lengths)[0]
+    np.testing.assert_allclose(inference[0], y_ref, rtol=0, atol=2e-5)

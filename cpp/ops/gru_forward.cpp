@@ -1,6 +1,7 @@
 // GRU forward driver, the LSTM's design (lstm_forward.cpp): one GEMM for the input projection
 // of all steps, then per step the fused recurrent product + cell update, hidden-unit blocks
 // split across threads with one barrier per step.
+#include <algorithm>
 #include <cstring>
 #include <functional>
 
@@ -97,11 +98,11 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
         record->x_packed = AlignedBuffer<T>(packed_b_size(N, D, nr));
         record->w_ih_packed = AlignedBuffer<T>(packed_b_size(NG * H, D, nr));
         record->w_hh_packed = AlignedBuffer<T>(packed_b_size(NG * H, H, nr));
-    } else {
-        projection_buffer = AlignedBuffer<T>(N * G);
     }
-    // x W_ih^T for all rows; when training, each step overwrites its rows in place with the
-    // activated gates (a tile reads its pre-activations before it writes).
+    // x W_ih^T, a window of steps at a time, as in lstm_forward.cpp: all rows when training (each
+    // step overwrites its rows in place with the activated gates), a few MB ahead in inference.
+    const int64_t window_rows = record ? N : inference_window_rows(B, G, sizeof(T));
+    if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * G);
     T* xproj = record ? record->gate_values.data() : projection_buffer.data();
 
     threads = lstm_threads_for(threads, dims, blocks);
@@ -110,11 +111,6 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
         int64_t begin, end;
-        split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
-        if (begin < end) {
-            const GemmArgs<T> projection{x_rows, D, 1, w_ih_gemm.data(), xproj, G, N, G, D, false};
-            kernels.gemm(projection, begin, end, 0, ceil_div(G, nr), workspace);
-        }
         if (record) {  // the backward operands, packed while the data is at hand
             split_range(ceil_div(D, nr), 1, team.size, team.index, &begin, &end);
             pack_b_panels(record->x_packed.data(), x_rows, D, 1, N, D, nr, begin, end);
@@ -122,17 +118,29 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
             split_range(ceil_div(H, nr), 1, team.size, team.index, &begin, &end);
             pack_b_panels(record->w_hh_packed.data(), w_hh, H, 1, NG * H, H, nr, begin, end);
         }
-        team.sync();
 
         int64_t block_begin, block_end;
         split_range(blocks, 1, team.size, team.index, &block_begin, &block_end);
+        int64_t window_first_row = 0, window_last_step = 0;  // the projected window: steps before the latter
         for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
             const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1];
+            if (t == window_last_step) {  // project the next window, rows split across threads
+                window_last_step = window_end(rows, t, window_rows);
+                window_first_row = at;
+                const int64_t window = rows.offset[window_last_step - 1] + rows.count[window_last_step - 1] - at;
+                split_range(window, kernels.gemm_mr, team.size, team.index, &begin, &end);
+                if (begin < end) {
+                    const GemmArgs<T> projection{x_rows + at * D, D, 1, w_ih_gemm.data(), xproj, G, window, G, D,
+                                                 false};
+                    kernels.gemm(projection, begin, end, 0, ceil_div(G, nr), workspace);
+                }
+                team.sync();
+            }
             GruForwardStep<T> step{};
             step.batch = rows.count[t];
             step.hidden = H;
             step.hidden_padded = Hp;
-            step.xproj_t = xproj + at * G;
+            step.xproj_t = xproj + (at - window_first_row) * G;
             step.bias_x = bias_x.data();
             step.bias_h = bias_h.data();
             step.h_prev = t == 0 ? recurrent_initial : recurrent_rows + previous * H;
@@ -144,7 +152,7 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
             step.ld_h_out = H;
             step.recurrent_mask = mask;
             step.h_masked_out = mask ? recurrent_rows + at * H : nullptr;
-            step.gates_out = record ? xproj + at * G : nullptr;
+            step.gates_out = record ? xproj + at * G : nullptr;  // training: one window from row 0
             step.hn_out = record ? record->hn_values.data() + at * Hp : nullptr;
             if (block_begin < block_end) kernels.gru_forward_step(step, block_begin, block_end);
             team.sync();

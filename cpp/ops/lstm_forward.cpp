@@ -214,13 +214,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     // in place with the activated gates (a tile reads its pre-activations before it writes).
     // Inference projects a few MB of rows ahead instead of all N (26 MB at the grid's medium
     // shape, 105 MB at xlarge): the buffer stays in cache and costs no page faults per call.
-    const int64_t window_rows = record ? N : std::max<int64_t>(B, (int64_t(4) << 20) / (G * int64_t(sizeof(T))));
-    auto window_end = [&](int64_t first_step) {  // steps [first_step, end) whose rows fit the window
-        int64_t step = first_step, window = 0;
-        while (step < T_ && rows.count[step] > 0 && (step == first_step || window + rows.count[step] <= window_rows))
-            window += rows.count[step++];
-        return step;
-    };
+    const int64_t window_rows = record ? N : inference_window_rows(B, G, sizeof(T));
     if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * G);
     // With a projection the tile writes o * tanh(c_t) (the record's rows, or one step's), which
     // a GEMM then projects to h_t.
@@ -262,7 +256,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
             const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1], count = rows.count[t];
             if (t == window_last_step) {  // project the next window, rows split across threads
-                window_last_step = window_end(t);
+                window_last_step = window_end(rows, t, window_rows);
                 window_first_row = at;
                 const int64_t window = rows.offset[window_last_step - 1] + rows.count[window_last_step - 1] - at;
                 split_range(window, kernels.gemm_mr, team.size, team.index, &begin, &end);

@@ -33,6 +33,13 @@ SequenceRows sequence_rows(int64_t steps, int64_t batch, const int64_t* lengths)
     return rows;
 }
 
+int64_t window_end(const SequenceRows& rows, int64_t first_step, int64_t max_rows) {
+    int64_t step = first_step, window = 0;
+    while (step < rows.steps && rows.count[step] > 0 && (step == first_step || window + rows.count[step] <= max_rows))
+        window += rows.count[step++];
+    return step;
+}
+
 template <typename T>
 void gather_sequence_rows(const SequenceRows& rows, T* dst, const T* src, int64_t width) {
     for (int64_t t = 0; t < rows.steps; ++t)

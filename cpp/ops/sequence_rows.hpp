@@ -30,6 +30,16 @@ struct SequenceRows {
 // lengths (B,) in [0, T], or null for full-length sequences.
 SequenceRows sequence_rows(int64_t steps, int64_t batch, const int64_t* lengths);
 
+// The end of the window of steps starting at first_step whose rows number at most max_rows
+// (always at least one step); the rows of steps [first_step, end) are contiguous.
+int64_t window_end(const SequenceRows& rows, int64_t first_step, int64_t max_rows);
+
+// Rows projected ahead by an inference forward pass: about 4 MB of gates (at least one step's).
+inline int64_t inference_window_rows(int64_t batch, int64_t gate_columns, int64_t element_size) {
+    const int64_t rows = (int64_t(4) << 20) / (gate_columns * element_size);
+    return rows > batch ? rows : batch;
+}
+
 // dst (N, width) <- src (T, B, width) at each row's (step, caller row).
 template <typename T>
 void gather_sequence_rows(const SequenceRows& rows, T* dst, const T* src, int64_t width);
