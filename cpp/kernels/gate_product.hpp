@@ -56,6 +56,20 @@ __attribute__((noinline)) void gate_product_one_row(Vec<T> (&acc)[1][NG], const 
     for (int g = 0; g < NG; ++g) acc[0][g] = even[g] + odd[g];
 }
 
+// Stores h_t of one row's unit block (units < VL in the last block of H), and h_t * mask too
+// where the recurrence reads a masked h (mask and masked_out null otherwise).
+template <typename T>
+inline void store_hidden(Vec<T> h, T* out, const T* mask, T* masked_out, int units) {
+    using V = Vec<T>;
+    if (units == V::width) {
+        h.store(out);
+        if (mask) (h * V::load(mask)).store(masked_out);
+    } else {
+        h.store_partial(out, units);
+        if (mask) (h * V::load_partial(mask, units)).store_partial(masked_out, units);
+    }
+}
+
 template <typename T, int R, int NG>
 inline void gate_product(Vec<T> (&acc)[R][NG], const T* const (&rows)[R], const T* w, int64_t depth) {
     if constexpr (R == 1) gate_product_one_row<T, NG>(acc, rows[0], w, depth);

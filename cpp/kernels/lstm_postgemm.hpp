@@ -72,15 +72,9 @@ inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_
         const V o = sigmoid<T>(acc[r][Slot::o]);
         const V h = o * (s.identity_output ? c : tanh<T>(c));
         c.store(s.c_out + row * s.hidden_padded + unit0);
-        T* h_out = s.h_out + row * s.ld_h_out + unit0;
-        if (units == VL) h.store(h_out);
-        else h.store_partial(h_out, units);
-        if (s.recurrent_mask) {
-            const int64_t at = row * s.ld_h_out + unit0;
-            T* masked = s.h_masked_out + at;
-            if (units == VL) (h * V::load(s.recurrent_mask + at)).store(masked);
-            else (h * V::load_partial(s.recurrent_mask + at, units)).store_partial(masked, units);
-        }
+        const int64_t at = row * s.ld_h_out + unit0;  // the mask has h_out's row stride
+        store_hidden(h, s.h_out + at, s.recurrent_mask ? s.recurrent_mask + at : nullptr,
+                     s.recurrent_mask ? s.h_masked_out + at : nullptr, units);
         if (s.gates_out) {
             T* saved = s.gates_out + row * gates_stride + NG * unit0;
             i.store(saved + Slot::i * VL);

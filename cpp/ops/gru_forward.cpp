@@ -8,6 +8,7 @@
 #include "../runtime/thread_pool.hpp"
 #include "gru.hpp"
 #include "packing.hpp"
+#include "sequence_inputs.hpp"
 
 namespace fast_lstm {
 
@@ -34,27 +35,9 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
     interleave_gate_rows(bias_h.data(), b_hh, NG, H, 1, VL);
     interleaved = AlignedBuffer<T>();
 
-    // The inputs in sorted row order, without the padding.
-    AlignedBuffer<T> x_buffer, h0_buffer, mask_buffer;
-    const T* x_rows = x;
-    if (!dense) {
-        x_buffer = AlignedBuffer<T>(N * D);
-        gather_sequence_rows(rows, x_buffer.data(), x, D);
-        x_rows = x_buffer.data();
-    }
-    const T* h_initial = h0;
-    if (!h0 || !rows.sorted) {
-        h0_buffer = AlignedBuffer<T>(B * H);
-        if (h0) gather_batch(rows, h0_buffer.data(), h0, H);
-        else h0_buffer.fill_zero();
-        h_initial = h0_buffer.data();
-    }
-    const T* mask = options.recurrent_mask;
-    if (mask && (record || !rows.sorted)) {
-        mask_buffer = AlignedBuffer<T>(B * H);
-        gather_batch(rows, mask_buffer.data(), mask, H);
-        mask = mask_buffer.data();
-    }
+    // The inputs in sorted row order, without the padding; the record keeps its own mask.
+    SortedInputs<T> inputs(rows, x, D, h0, options.recurrent_mask, H, record != nullptr);
+    const T *x_rows = inputs.x_rows, *h_initial = inputs.h_initial, *mask = inputs.mask;
 
     // outputs (N, H): each row's h_t, which the next step's update reads as h_{t-1}. When
     // training they follow h_0 in the record's (B + N, H) states.
@@ -92,7 +75,7 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
         record->kernels = &kernels;
         record->hidden_padded = Hp;
         record->rows = rows;
-        record->recurrent_mask = std::move(mask_buffer);
+        record->recurrent_mask = std::move(inputs.mask_buffer);
         record->gate_values = AlignedBuffer<T>(N * G);
         record->hn_values = AlignedBuffer<T>(N * Hp);
         record->x_packed = AlignedBuffer<T>(packed_b_size(N, D, nr));
@@ -124,17 +107,10 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
         int64_t window_first_row = 0, window_last_step = 0;  // the projected window: steps before the latter
         for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
             const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1];
-            if (t == window_last_step) {  // project the next window, rows split across threads
-                window_last_step = window_end(rows, t, window_rows);
+            if (t == window_last_step) {
+                window_last_step = project_window(kernels, team, rows, t, window_rows, x_rows, D, w_ih_gemm.data(),
+                                                  xproj, G, workspace);
                 window_first_row = at;
-                const int64_t window = rows.offset[window_last_step - 1] + rows.count[window_last_step - 1] - at;
-                split_range(window, kernels.gemm_mr, team.size, team.index, &begin, &end);
-                if (begin < end) {
-                    const GemmArgs<T> projection{x_rows + at * D, D, 1, w_ih_gemm.data(), xproj, G, window, G, D,
-                                                 false};
-                    kernels.gemm(projection, begin, end, 0, ceil_div(G, nr), workspace);
-                }
-                team.sync();
             }
             GruForwardStep<T> step{};
             step.batch = rows.count[t];

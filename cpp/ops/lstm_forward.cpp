@@ -8,6 +8,7 @@
 #include "../runtime/thread_pool.hpp"
 #include "lstm.hpp"
 #include "packing.hpp"
+#include "sequence_inputs.hpp"
 
 namespace fast_lstm {
 
@@ -124,27 +125,9 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     const int64_t N = rows.total;
     const bool dense = rows.dense();  // then also sorted: x, y and the states are used in place
 
-    // The inputs in sorted row order, without the padding.
-    AlignedBuffer<T> x_buffer, h0_buffer, mask_buffer;
-    const T* x_rows = x;
-    if (!dense) {
-        x_buffer = AlignedBuffer<T>(N * D);
-        gather_sequence_rows(rows, x_buffer.data(), x, D);
-        x_rows = x_buffer.data();
-    }
-    const T* h_initial = h0;  // h_0, sorted
-    if (!h0 || !rows.sorted) {
-        h0_buffer = AlignedBuffer<T>(B * R);
-        if (h0) gather_batch(rows, h0_buffer.data(), h0, R);
-        else h0_buffer.fill_zero();
-        h_initial = h0_buffer.data();
-    }
-    const T* mask = options.recurrent_mask;
-    if (mask && (record || !rows.sorted)) {  // the record keeps its own copy for backward
-        mask_buffer = AlignedBuffer<T>(B * R);
-        gather_batch(rows, mask_buffer.data(), mask, R);
-        mask = mask_buffer.data();
-    }
+    // The inputs in sorted row order, without the padding; the record keeps its own mask.
+    SortedInputs<T> inputs(rows, x, D, h0, options.recurrent_mask, R, record != nullptr);
+    const T *x_rows = inputs.x_rows, *h_initial = inputs.h_initial, *mask = inputs.mask;
 
     // The recurrence reads `recurrent` rows: h_0 then each row's h_t, times the mask when
     // there is one (then h_t itself goes to `outputs`, else the two are one array).
@@ -185,7 +168,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         record->kernels = &kernels;
         record->hidden_padded = Hp;
         record->rows = rows;
-        record->recurrent_mask = std::move(mask_buffer);
+        record->recurrent_mask = std::move(inputs.mask_buffer);
         record->identity_output = packed.identity_output;
         record->gates = packed.gates;
         record->coupled_forget = packed.coupled_forget;
@@ -255,17 +238,10 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         int64_t window_first_row = 0, window_last_step = 0;  // the projected window: steps before the latter
         for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
             const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1], count = rows.count[t];
-            if (t == window_last_step) {  // project the next window, rows split across threads
-                window_last_step = window_end(rows, t, window_rows);
+            if (t == window_last_step) {
+                window_last_step = project_window(kernels, team, rows, t, window_rows, x_rows, D,
+                                                  packed.w_ih_gemm.data(), xproj, G, workspace);
                 window_first_row = at;
-                const int64_t window = rows.offset[window_last_step - 1] + rows.count[window_last_step - 1] - at;
-                split_range(window, kernels.gemm_mr, team.size, team.index, &begin, &end);
-                if (begin < end) {
-                    const GemmArgs<T> projection{x_rows + at * D, D, 1, packed.w_ih_gemm.data(), xproj, G,
-                                                 window, G, D, false};
-                    kernels.gemm(projection, begin, end, 0, ceil_div(G, nr), workspace);
-                }
-                team.sync();
             }
             LstmForwardStep<T> step{};
             step.batch = count;

@@ -1,0 +1,69 @@
+// What the LSTM and GRU forward drivers share before and around their steps: the inputs in
+// sorted row order, and the input projection of a window of steps.
+#pragma once
+
+#include <cstdint>
+
+#include "../kernels/kernel_table.hpp"
+#include "../runtime/aligned_buffer.hpp"
+#include "../runtime/thread_pool.hpp"
+#include "packing.hpp"
+#include "sequence_rows.hpp"
+
+namespace fast_lstm {
+
+// x as N rows (D), h0 (B, R) and the mask (B, R) in sorted order: the caller's arrays where they
+// already are (no lengths), else copies. h0 null gives zeros. The mask is also copied when the
+// record must keep it (keep_mask).
+template <typename T>
+struct SortedInputs {
+    const T* x_rows = nullptr;
+    const T* h_initial = nullptr;
+    const T* mask = nullptr;
+    AlignedBuffer<T> x_buffer, h0_buffer, mask_buffer;
+
+    SortedInputs(const SequenceRows& rows, const T* x, int64_t D, const T* h0, const T* recurrent_mask, int64_t R,
+                 bool keep_mask) {
+        const int64_t B = rows.batch;
+        x_rows = x;
+        if (!rows.dense()) {
+            x_buffer = AlignedBuffer<T>(rows.total * D);
+            gather_sequence_rows(rows, x_buffer.data(), x, D);
+            x_rows = x_buffer.data();
+        }
+        h_initial = h0;
+        if (!h0 || !rows.sorted) {
+            h0_buffer = AlignedBuffer<T>(B * R);
+            if (h0) gather_batch(rows, h0_buffer.data(), h0, R);
+            else h0_buffer.fill_zero();
+            h_initial = h0_buffer.data();
+        }
+        mask = recurrent_mask;
+        if (mask && (keep_mask || !rows.sorted)) {
+            mask_buffer = AlignedBuffer<T>(B * R);
+            gather_batch(rows, mask_buffer.data(), recurrent_mask, R);
+            mask = mask_buffer.data();
+        }
+    }
+};
+
+// x W^T for the window of steps that starts at step `first` (rows split across the team, then a
+// barrier), into xproj (window rows, G) with w packed as GEMM B panels (D, G). Returns the step
+// after the window. Every thread computes the same window.
+template <typename T>
+int64_t project_window(const Kernels<T>& kernels, const Team& team, const SequenceRows& rows, int64_t first,
+                       int64_t window_rows, const T* x_rows, int64_t D, const T* w_packed, T* xproj, int64_t G,
+                       T* workspace) {
+    const int64_t last = window_end(rows, first, window_rows);
+    const int64_t row0 = rows.offset[first], count = rows.offset[last - 1] + rows.count[last - 1] - row0;
+    int64_t begin, end;
+    split_range(count, kernels.gemm_mr, team.size, team.index, &begin, &end);
+    if (begin < end) {
+        const GemmArgs<T> projection{x_rows + row0 * D, D, 1, w_packed, xproj, G, count, G, D, false};
+        kernels.gemm(projection, begin, end, 0, ceil_div(G, kernels.gemm_nr), workspace);
+    }
+    team.sync();
+    return last;
+}
+
+}  // namespace fast_lstm
