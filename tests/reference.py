@@ -57,12 +57,13 @@ class LstmRefCache:
 
 
 def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, peephole=None, identity_output=False,
-                     forget_gate=True, couple_input_forget=False, w_hr=None, recurrence="hidden"):
+                     forget_gate=True, couple_input_forget=False, w_hr=None, recurrence="hidden",
+                     cell_activation="tanh"):
     """Returns (y, h_n, c_n, cache); h0/c0 None mean zeros.
 
     recurrent_mask (B, H): variational recurrent dropout, a_t reads h_{t-1} * mask instead of h_{t-1}.
     peephole (3, H): p_i, p_f, p_o; a_i += p_i * c_{t-1}, a_f += p_f * c_{t-1}, a_o += p_o * c_t.
-    identity_output: h_t = o * c_t instead of o * tanh(c_t).
+    identity_output, or cell_activation="identity" (the kernel's keyword): h_t = o * c_t instead of o * tanh(c_t).
     forget_gate=False (c_t = c_{t-1} + i g) or couple_input_forget=True (f = 1 - i): the weights
     hold three gates i, g, o, and cache.gates keeps [i | f | g | o] with the derived f.
     w_hr (P, H): a projection (LSTMP): h_t = (o * act(c_t)) w_hr^T has P features; w_hh is (4H, P),
@@ -70,6 +71,7 @@ def lstm_forward_ref(x, w_ih, w_hh, b, h0=None, c0=None, recurrent_mask=None, pe
     recurrence="cell": a_t reads c_{t-1} @ w_hh^T in place of (h_{t-1} * mask) @ w_hh^T.
     """
     three = not forget_gate or couple_input_forget
+    identity_output = identity_output or cell_activation == "identity"
     x, w_ih, w_hh, b = (np.asarray(a, dtype=np.float64) for a in (x, w_ih, w_hh, b))
     T, B, _ = x.shape
     H = w_ih.shape[0] // (3 if three else 4)
@@ -205,6 +207,15 @@ def random_lstm_problem(T, B, D, H, dtype=np.float64, seed=0) -> LstmProblem:
         dh_n=normal(B, H),
         dc_n=normal(B, H),
     )
+
+
+def three_gate_problem(p: LstmProblem) -> LstmProblem:
+    """The problem with the f rows of every weight and bias dropped: the gates i, g, o of the
+    cells without a forget gate of their own (forget_gate=False, couple_input_forget=True)."""
+    H = p.w_hh.shape[1]
+    keep = np.r_[0:H, 2 * H : 4 * H]
+    return p._replace(w_ih=np.ascontiguousarray(p.w_ih[keep]), w_hh=np.ascontiguousarray(p.w_hh[keep]),
+                      b=np.ascontiguousarray(p.b[keep]))
 
 
 def lstm_loss(y, h_n, c_n, problem: LstmProblem) -> float:

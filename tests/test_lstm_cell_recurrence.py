@@ -7,7 +7,8 @@ import fast_lstm
 import numpy as np
 import pytest
 from checks import FINITE_DIFFERENCE_TOL, FORWARD_TOL, GRADIENT_TOL, assert_close, numeric_gradient
-from reference import lstm_backward_ref, lstm_forward_ref, lstm_loss, random_lstm_problem, sigmoid
+from reference import (lstm_backward_ref, lstm_forward_ref, lstm_loss, random_lstm_problem, sigmoid,
+                       three_gate_problem)
 
 DTYPES = [np.float32, np.float64]
 SHAPES = [(1, 1, 1, 1), (1, 3, 5, 7), (4, 2, 3, 17), (6, 5, 9, 33), (12, 24, 40, 72)]
@@ -19,24 +20,10 @@ def dtype_id(dtype):
     return np.dtype(dtype).name
 
 
-def three_gates(p):
-    H = p.w_hh.shape[1]
-    keep = np.r_[0:H, 2 * H:4 * H]
-    return p._replace(w_ih=np.ascontiguousarray(p.w_ih[keep]), w_hh=np.ascontiguousarray(p.w_hh[keep]),
-                      b=np.ascontiguousarray(p.b[keep]))
-
-
 def options_for(cell, H, dtype):
     options = dict(CELLS[cell])
     if options.pop("peephole", False):
         options["peephole"] = np.random.default_rng(1).uniform(-0.5, 0.5, (3, H)).astype(dtype)
-    return options
-
-
-def reference_options(options):
-    options = dict(options)
-    if options.pop("cell_activation", "tanh") == "identity":
-        options["identity_output"] = True
     return options
 
 
@@ -46,9 +33,9 @@ def reference_options(options):
 def test_matches_reference(each_isa, cell, shape, dtype):
     p = random_lstm_problem(*shape, dtype, seed=sum(shape))
     if cell in ("no-forget-gate", "cifg"):
-        p = three_gates(p)
+        p = three_gate_problem(p)
     options = options_for(cell, shape[3], dtype)
-    *expected, ref_cache = lstm_forward_ref(*p[:6], recurrence="cell", **reference_options(options))
+    *expected, ref_cache = lstm_forward_ref(*p[:6], recurrence="cell", **options)
     for training in (False, True):
         *outputs, cache = fast_lstm.lstm_forward(*p[:6], training=training, recurrence="cell", **options)
         for name, actual, wanted in zip(("y", "h_n", "c_n"), outputs, expected):

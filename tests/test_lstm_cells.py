@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from checks import FINITE_DIFFERENCE_TOL, FORWARD_TOL, GRADIENT_TOL, assert_close, numeric_gradient
 from reference import lstm_backward_ref, lstm_forward_ref, lstm_loss, random_lstm_problem
+from reference import three_gate_problem
 
 DTYPES = [np.float32, np.float64]
 GRADIENT_NAMES = ("dx", "dw_ih", "dw_hh", "db", "dh0", "dc0", "dpeephole")
@@ -22,14 +23,6 @@ VARIANTS = {
 
 # The 3-gate cells (weights i, g, o): forget_gate=False, and couple_input_forget=True.
 THREE_GATE_CELLS = {"no-forget-gate": dict(forget_gate=False), "cifg": dict(couple_input_forget=True)}
-
-
-def three_gates(p):
-    """The problem with the f rows of every weight and bias dropped: gates i, g, o."""
-    H = p.w_hh.shape[1]
-    keep = np.r_[0:H, 2 * H : 4 * H]
-    return p._replace(w_ih=np.ascontiguousarray(p.w_ih[keep]), w_hh=np.ascontiguousarray(p.w_hh[keep]),
-                      b=np.ascontiguousarray(p.b[keep]))
 
 
 def peephole_weights(H, dtype, seed):
@@ -163,7 +156,7 @@ def test_peephole_forward_matches_onnx_runtime(each_isa):
 @pytest.mark.parametrize("cell", list(THREE_GATE_CELLS))
 def test_three_gate_cells_match_reference(each_isa, cell, shape, dtype, identity):
     options = THREE_GATE_CELLS[cell]
-    p = three_gates(random_lstm_problem(*shape, dtype, seed=sum(shape) + 1))
+    p = three_gate_problem(random_lstm_problem(*shape, dtype, seed=sum(shape) + 1))
     activation = "identity" if identity else "tanh"
     *expected, ref_cache = lstm_forward_ref(*p[:6], identity_output=identity, **options)
     for training in (False, True):
@@ -187,7 +180,7 @@ def test_the_1997_cell_is_a_standard_cell_with_its_forget_gate_held_open(each_is
     open_gate.w_hh[H:2 * H] = 0.0
     open_gate.b[H:2 * H] = 1000.0
     *standard, standard_cache = fast_lstm.lstm_forward(*open_gate[:6], training=True)
-    *cell_1997, cache_1997 = fast_lstm.lstm_forward(*three_gates(p)[:6], training=True, forget_gate=False)
+    *cell_1997, cache_1997 = fast_lstm.lstm_forward(*three_gate_problem(p)[:6], training=True, forget_gate=False)
     for name, a, b in zip(("y", "h_n", "c_n"), standard, cell_1997):
         assert_close(name, b, a, np.float64, 1e-12)
     keep = np.r_[0:H, 2 * H : 4 * H]
@@ -200,7 +193,7 @@ def test_the_1997_cell_is_a_standard_cell_with_its_forget_gate_held_open(each_is
 @pytest.mark.parametrize("cell", list(THREE_GATE_CELLS))
 def test_three_gate_gradients_match_finite_differences(each_isa, cell):
     options = THREE_GATE_CELLS[cell]
-    p = three_gates(random_lstm_problem(4, 3, 3, 5, np.float64, seed=19))
+    p = three_gate_problem(random_lstm_problem(4, 3, 3, 5, np.float64, seed=19))
     lengths = np.array([3, 4, 1])
     inputs = [a.copy() for a in p[:6]]
 

@@ -41,13 +41,6 @@ def kernel_options(cell, p):
     return options
 
 
-def reference_options(options):
-    options = dict(options)
-    if options.pop("cell_activation", "tanh") == "identity":
-        options["identity_output"] = True
-    return options
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}-B{}-D{}-H{}-P{}".format(*s))
 @pytest.mark.parametrize("cell", list(CELLS))
@@ -56,7 +49,7 @@ def test_matches_reference(each_isa, cell, shape, dtype):
     p = problem(*shape, dtype, seed=sum(shape), gates=gates)
     options = kernel_options(cell, p)
     inputs = (p["x"], p["w_ih"], p["w_hh"], p["b"], p["h0"], p["c0"])
-    *expected, ref_cache = lstm_forward_ref(*inputs, w_hr=p["w_hr"], **reference_options(options))
+    *expected, ref_cache = lstm_forward_ref(*inputs, w_hr=p["w_hr"], **options)
     for training in (False, True):
         *outputs, cache = fast_lstm.lstm_forward(*inputs, training=training, w_hr=p["w_hr"], **options)
         for name, actual, wanted in zip(("y", "h_n", "c_n"), outputs, expected):

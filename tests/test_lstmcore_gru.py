@@ -12,7 +12,7 @@ import lstmcore
 from lstmcore import GRU
 from checks import numeric_gradient
 from reference_gru import gru_forward_ref
-from test_lstmcore_recurrent import check_layer_gradients, data
+from test_lstmcore_recurrent import assert_like_twin, check_layer_gradients, data
 
 B, T, D, H = 3, 5, 2, 3
 
@@ -51,13 +51,7 @@ def test_matches_torch(torch, num_layers, bidirectional, lengths):
     y, h_n = layer.forward(x, h0, training=True, lengths=None if lengths is None else np.array(lengths),
                            return_state=True)
     dx = layer.backward(dy, dh_n)
-    close = lambda ours, theirs: np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-11)  # noqa: E731
-    close(y, y_t)
-    close(h_n, h_n_t)
-    close(dx, x_t.grad)
-    close(layer.dh0, h0_t.grad)
-    for name, grad in layer.gradients().items():
-        close(grad, getattr(twin, name if layer.num_states > 1 else name + "_l0").grad)
+    assert_like_twin(layer, twin, [(y, y_t), (h_n, h_n_t), (dx, x_t.grad), (layer.dh0, h0_t.grad)])
 
 
 def test_gradients_with_lengths_bidirectional_stacked_finite_differences():

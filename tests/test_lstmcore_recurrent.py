@@ -53,6 +53,17 @@ def torch_twin(torch, layer):
     return twin
 
 
+def assert_like_twin(layer, twin, pairs):
+    """Each (ours, torch tensor) pair, and every parameter gradient of `layer` against its torch twin's."""
+    def close(ours, theirs):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-11)
+
+    for ours, theirs in pairs:
+        close(ours, theirs)
+    for name, grad in layer.gradients().items():
+        close(grad, getattr(twin, name if layer.num_states > 1 else name + "_l0").grad)
+
+
 @pytest.mark.parametrize("num_layers, bidirectional", [(2, False), (1, True), (2, True)])
 def test_stacked_bidirectional_matches_torch(torch, num_layers, bidirectional):
     layer = LSTM(D, H, num_layers=num_layers, bidirectional=bidirectional, dtype=np.float64, seed=1)
@@ -69,15 +80,8 @@ def test_stacked_bidirectional_matches_torch(torch, num_layers, bidirectional):
 
     y, h_n, c_n = layer.forward(x, h0, c0, training=True, return_state=True)
     dx = layer.backward(dy, dh_n)
-    close = lambda ours, theirs: np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-11)  # noqa: E731
-    close(y, y_t)
-    close(h_n, h_n_t)
-    close(c_n, c_n_t)
-    close(dx, x_t.grad)
-    close(layer.dh0, h0_t.grad)
-    close(layer.dc0, c0_t.grad)
-    for name, grad in layer.gradients().items():
-        close(grad, getattr(twin, name).grad)
+    assert_like_twin(layer, twin, [(y, y_t), (h_n, h_n_t), (c_n, c_n_t), (dx, x_t.grad), (layer.dh0, h0_t.grad),
+                                   (layer.dc0, c0_t.grad)])
 
 
 def test_lengths_match_torch_packed_sequences(torch):
@@ -98,13 +102,7 @@ def test_lengths_match_torch_packed_sequences(torch):
 
     y, h_n, c_n = layer.forward(x, training=True, lengths=lengths, return_state=True)
     dx = layer.backward(dy, dh_n)
-    close = lambda ours, theirs: np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-11)  # noqa: E731
-    close(y, y_t)
-    close(h_n, h_n_t)
-    close(c_n, c_n_t)
-    close(dx, x_t.grad)
-    for name, grad in layer.gradients().items():
-        close(grad, getattr(twin, name).grad)
+    assert_like_twin(layer, twin, [(y, y_t), (h_n, h_n_t), (c_n, c_n_t), (dx, x_t.grad)])
     assert not y[1, 2:].any() and not dx[1, 2:].any()
 
 
@@ -337,15 +335,8 @@ def test_projection_stacked_bidirectional_matches_torch(torch, lengths):
     y, h_n, c_n = layer.forward(x, h0, c0, training=True, return_state=True,
                                 lengths=None if lengths is None else np.array(lengths))
     dx = layer.backward(dy, dh_n, dc_n)
-    close = lambda ours, theirs: np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-9, atol=1e-11)  # noqa: E731
-    close(y, y_t)
-    close(h_n, h_n_t)
-    close(c_n, c_n_t)
-    close(dx, x_t.grad)
-    close(layer.dh0, h0_t.grad)
-    close(layer.dc0, c0_t.grad)
-    for name, grad in layer.gradients().items():
-        close(grad, getattr(twin, name).grad)
+    assert_like_twin(layer, twin, [(y, y_t), (h_n, h_n_t), (c_n, c_n_t), (dx, x_t.grad), (layer.dh0, h0_t.grad),
+                                   (layer.dc0, c0_t.grad)])
 
 
 def test_projection_with_every_option_gradients_finite_differences():

@@ -93,14 +93,9 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
 
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
-        int64_t begin, end;
-        if (record) {  // the backward operands, packed while the data is at hand
-            split_range(ceil_div(D, nr), 1, team.size, team.index, &begin, &end);
-            pack_b_panels(record->x_packed.data(), x_rows, D, 1, N, D, nr, begin, end);
-            pack_b_panels(record->w_ih_packed.data(), w_ih, D, 1, NG * H, D, nr, begin, end);
-            split_range(ceil_div(H, nr), 1, team.size, team.index, &begin, &end);
-            pack_b_panels(record->w_hh_packed.data(), w_hh, H, 1, NG * H, H, nr, begin, end);
-        }
+        if (record)
+            pack_backward_operands(team, nr, x_rows, N, D, w_ih, w_hh, NG * H, H, record->x_packed.data(),
+                                   record->w_ih_packed.data(), record->w_hh_packed.data());
 
         int64_t block_begin, block_end;
         split_range(blocks, 1, team.size, team.index, &block_begin, &block_end);

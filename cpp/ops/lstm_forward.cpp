@@ -219,14 +219,11 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
 
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
-        int64_t begin, end;
-        if (record) {  // the backward operands, packed while the data is at hand
-            split_range(ceil_div(D, nr), 1, team.size, team.index, &begin, &end);
-            pack_b_panels(record->x_packed.data(), x_rows, D, 1, N, D, nr, begin, end);
-            pack_b_panels(record->w_ih_packed.data(), w_ih, D, 1, NG * H, D, nr, begin, end);
-            split_range(ceil_div(R, nr), 1, team.size, team.index, &begin, &end);
-            pack_b_panels(record->w_hh_packed.data(), w_hh, R, 1, NG * H, R, nr, begin, end);
+        if (record) {
+            pack_backward_operands(team, nr, x_rows, N, D, w_ih, w_hh, NG * H, R, record->x_packed.data(),
+                                   record->w_ih_packed.data(), record->w_hh_packed.data());
             if (P) {
+                int64_t begin, end;
                 split_range(ceil_div(H, nr), 1, team.size, team.index, &begin, &end);
                 pack_b_panels(record->w_hr_packed.data(), w_hr, H, 1, P, H, nr, begin, end);
             }

@@ -47,6 +47,19 @@ struct SortedInputs {
     }
 };
 
+// The operands a training forward packs for backward while the data is at hand, as GEMM B
+// panels (this thread's share of the panels): x rows (N, D), W_ih (rows, D), W_hh (rows, R).
+template <typename T>
+void pack_backward_operands(const Team& team, int64_t nr, const T* x_rows, int64_t N, int64_t D, const T* w_ih,
+                            const T* w_hh, int64_t rows, int64_t R, T* x_packed, T* w_ih_packed, T* w_hh_packed) {
+    int64_t begin, end;
+    split_range(ceil_div(D, nr), 1, team.size, team.index, &begin, &end);
+    pack_b_panels(x_packed, x_rows, D, 1, N, D, nr, begin, end);
+    pack_b_panels(w_ih_packed, w_ih, D, 1, rows, D, nr, begin, end);
+    split_range(ceil_div(R, nr), 1, team.size, team.index, &begin, &end);
+    pack_b_panels(w_hh_packed, w_hh, R, 1, rows, R, nr, begin, end);
+}
+
 // x W^T for the window of steps that starts at step `first` (rows split across the team, then a
 // barrier), into xproj (window rows, G) with w packed as GEMM B panels (D, G). Returns the step
 // after the window. Every thread computes the same window.
