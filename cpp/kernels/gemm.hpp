@@ -16,8 +16,8 @@ inline int64_t gemm_min(int64_t a, int64_t b) {
     return a < b ? a : b;
 }
 
-// Packs rows [0, rows) x cols [0, cols) of A (strided) into MR-row slivers,
-// zero-filling the rows past `rows` in the last sliver.
+// Packs rows [0, rows) x cols [0, cols) of A (strided) into MR-row slivers. A last sliver
+// of fewer rows keeps the MR stride but is not zero-filled: only its valid rows are read.
 template <typename T, int MR>
 void gemm_pack_a(T* dst, const T* a, int64_t row_stride, int64_t col_stride, int64_t rows, int64_t cols) {
     for (int64_t r0 = 0; r0 < rows; r0 += MR) {
@@ -28,26 +28,22 @@ void gemm_pack_a(T* dst, const T* a, int64_t row_stride, int64_t col_stride, int
             // walk k outside; walking each row along k would touch one page per element.
             for (int64_t p = 0; p < cols; ++p) {
                 const T* src = a + r0 + p * col_stride;
-                for (int64_t r = 0; r < MR; ++r) sliver[p * MR + r] = r < valid ? src[r] : T(0);
+                for (int64_t r = 0; r < valid; ++r) sliver[p * MR + r] = src[r];
             }
             continue;
         }
-        for (int64_t r = 0; r < MR; ++r) {
-            if (r < valid) {
-                const T* src = a + (r0 + r) * row_stride;
-                for (int64_t p = 0; p < cols; ++p) sliver[p * MR + r] = src[p * col_stride];
-            } else {
-                for (int64_t p = 0; p < cols; ++p) sliver[p * MR + r] = T(0);
-            }
+        for (int64_t r = 0; r < valid; ++r) {
+            const T* src = a + (r0 + r) * row_stride;
+            for (int64_t p = 0; p < cols; ++p) sliver[p * MR + r] = src[p * col_stride];
         }
     }
 }
 
-// C tile [MR x NV*VL] (+)= A sliver [K][MR] * B panel [K][NV*VL]; edge tiles store only
-// their m_valid rows and n_valid columns.
+// C tile [MR x NV*VL] (+)= A sliver [K][MR] * B panel [K][NV*VL]; a last panel stores only
+// its n_valid columns.
 template <typename T, int MR, int NV>
 inline void gemm_microkernel(int64_t k, const T* a_sliver, const T* b_panel, T* c, int64_t ldc,
-                             bool accumulate, int64_t m_valid, int64_t n_valid) {
+                             bool accumulate, int64_t n_valid) {
     using V = Vec<T>;
     constexpr int VL = V::width;
     constexpr int NR = NV * VL;
@@ -64,7 +60,7 @@ inline void gemm_microkernel(int64_t k, const T* a_sliver, const T* b_panel, T* 
         }
     }
 
-    if (m_valid == MR && n_valid == NR) {
+    if (n_valid == NR) {
         for (int r = 0; r < MR; ++r)
             for (int j = 0; j < NV; ++j) {
                 T* out = c + r * ldc + j * VL;
@@ -72,7 +68,7 @@ inline void gemm_microkernel(int64_t k, const T* a_sliver, const T* b_panel, T* 
             }
         return;
     }
-    for (int64_t r = 0; r < m_valid; ++r)
+    for (int r = 0; r < MR; ++r)
         for (int j = 0; j < NV; ++j) {
             const int64_t cols = gemm_min<T>(VL, n_valid - j * VL);
             if (cols <= 0) break;
@@ -80,6 +76,72 @@ inline void gemm_microkernel(int64_t k, const T* a_sliver, const T* b_panel, T* 
             const int n = static_cast<int>(cols);
             (accumulate ? acc[r][j] + V::load_partial(out, n) : acc[r][j]).store_partial(out, n);
         }
+}
+
+// The last sliver when it has ROWS < MR valid rows (a batch of 1 in the backward dh GEMM, the
+// rows past the last whole sliver): only those rows are computed, across PANELS B panels at
+// once so there are still enough independent FMA chains. Each C element sees the same FMA
+// sequence as in the full tile, so the bits do not depend on which kernel ran.
+template <typename T, int MR, int NV, int ROWS, int PANELS>
+inline void gemm_edge_kernel(int64_t k, const T* a_sliver, const T* b_panels, int64_t panel_stride, T* c,
+                             int64_t ldc, bool accumulate, const int64_t (&n_valid)[PANELS]) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    constexpr int NR = NV * VL;
+    V acc[PANELS][ROWS][NV];
+    for (int q = 0; q < PANELS; ++q)
+        for (int r = 0; r < ROWS; ++r)
+            for (int j = 0; j < NV; ++j) acc[q][r][j] = V::zero();
+    for (int64_t p = 0; p < k; ++p) {
+        for (int r = 0; r < ROWS; ++r) {
+            const V a = V::broadcast(a_sliver[p * MR + r]);
+            for (int q = 0; q < PANELS; ++q)
+                for (int j = 0; j < NV; ++j)
+                    acc[q][r][j] = fma(a, V::load(b_panels + q * panel_stride + p * NR + j * VL), acc[q][r][j]);
+        }
+    }
+    for (int q = 0; q < PANELS; ++q)
+        for (int r = 0; r < ROWS; ++r)
+            for (int j = 0; j < NV; ++j) {
+                const int64_t cols = gemm_min<T>(VL, n_valid[q] - j * VL);
+                if (cols <= 0) break;
+                T* out = c + r * ldc + q * NR + j * VL;
+                if (cols == VL) {
+                    (accumulate ? acc[q][r][j] + V::load(out) : acc[q][r][j]).store(out);
+                } else {
+                    const int n = static_cast<int>(cols);
+                    (accumulate ? acc[q][r][j] + V::load_partial(out, n) : acc[q][r][j]).store_partial(out, n);
+                }
+            }
+}
+
+// Panels [panel_begin, panel_end) of an edge sliver of ROWS rows, PANELS at a time (8 chains).
+template <typename T, int MR, int NV, int ROWS>
+void gemm_edge_rows(const GemmArgs<T>& g, int64_t kc, int64_t k0, const T* a_sliver, T* c_rows, bool accumulate,
+                    int64_t panel_begin, int64_t panel_end) {
+    constexpr int64_t NR = NV * Vec<T>::width;
+    constexpr int PANELS = ROWS * NV >= 8 ? 1 : 8 / (ROWS * NV);
+    int64_t panel = panel_begin;
+    for (; panel + PANELS <= panel_end; panel += PANELS) {
+        int64_t n_valid[PANELS];
+        for (int q = 0; q < PANELS; ++q) n_valid[q] = gemm_min<T>(NR, g.n - (panel + q) * NR);
+        gemm_edge_kernel<T, MR, NV, ROWS, PANELS>(kc, a_sliver, g.b_packed + panel * g.k * NR + k0 * NR, g.k * NR,
+                                                  c_rows + panel * NR, g.ldc, accumulate, n_valid);
+    }
+    for (; panel < panel_end; ++panel) {
+        const int64_t n_valid[1] = {gemm_min<T>(NR, g.n - panel * NR)};
+        gemm_edge_kernel<T, MR, NV, ROWS, 1>(kc, a_sliver, g.b_packed + panel * g.k * NR + k0 * NR, g.k * NR,
+                                             c_rows + panel * NR, g.ldc, accumulate, n_valid);
+    }
+}
+
+template <typename T, int MR, int NV, int ROWS = MR - 1>
+void gemm_edge(int64_t rows, const GemmArgs<T>& g, int64_t kc, int64_t k0, const T* a_sliver, T* c_rows,
+               bool accumulate, int64_t panel_begin, int64_t panel_end) {
+    if constexpr (ROWS >= 1) {
+        if (rows == ROWS) gemm_edge_rows<T, MR, NV, ROWS>(g, kc, k0, a_sliver, c_rows, accumulate, panel_begin, panel_end);
+        else gemm_edge<T, MR, NV, ROWS - 1>(rows, g, kc, k0, a_sliver, c_rows, accumulate, panel_begin, panel_end);
+    }
 }
 
 template <typename T, int MR, int NV>
@@ -93,15 +155,18 @@ void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t 
             const int64_t mc = gemm_min<T>(mc_max, m_end - m0);
             gemm_pack_a<T, MR>(a_workspace, g.a + m0 * g.a_row_stride + k0 * g.a_col_stride, g.a_row_stride,
                                g.a_col_stride, mc, kc);
+            const int64_t whole = mc - mc % MR;  // rows in whole slivers
             for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
                 const T* b_panel = g.b_packed + panel * g.k * NR + k0 * NR;
                 const int64_t n_valid = gemm_min<T>(NR, g.n - panel * NR);
-                for (int64_t r0 = 0; r0 < mc; r0 += MR) {
+                for (int64_t r0 = 0; r0 < whole; r0 += MR) {
                     gemm_microkernel<T, MR, NV>(kc, a_workspace + (r0 / MR) * kc * MR, b_panel,
-                                                g.c + (m0 + r0) * g.ldc + panel * NR, g.ldc, accumulate,
-                                                gemm_min<T>(MR, mc - r0), n_valid);
+                                                g.c + (m0 + r0) * g.ldc + panel * NR, g.ldc, accumulate, n_valid);
                 }
             }
+            if (whole < mc)
+                gemm_edge<T, MR, NV>(mc - whole, g, kc, k0, a_workspace + (whole / MR) * kc * MR,
+                                     g.c + (m0 + whole) * g.ldc, accumulate, panel_begin, panel_end);
         }
     }
 }
