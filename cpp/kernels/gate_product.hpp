@@ -56,6 +56,27 @@ __attribute__((noinline)) void gate_product_one_row(Vec<T> (&acc)[1][NG], const 
     for (int g = 0; g < NG; ++g) acc[0][g] = even[g] + odd[g];
 }
 
+// acc[b][gate] += row W_b^T for NB consecutive blocks of units (W_b at w + b * block_stride),
+// one row: the LSTM's tile for a single row, where NB blocks give NB * NG independent FMA chains
+// and NB independent cell updates for the out-of-order core to overlap. Each sum runs over k in
+// order, as in gate_product_rows, so NB does not change the bits.
+template <typename T, int NB, int NG>
+__attribute__((noinline)) void gate_product_blocks(Vec<T> (&acc)[NB][NG], const T* row, const T* w,
+                                              int64_t block_stride, int64_t depth) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    V sum[NB][NG];
+    for (int b = 0; b < NB; ++b)
+        for (int g = 0; g < NG; ++g) sum[b][g] = acc[b][g];
+    for (int64_t k = 0; k < depth; ++k) {
+        const V a = V::broadcast(row[k]);
+        for (int b = 0; b < NB; ++b)
+            for (int g = 0; g < NG; ++g) sum[b][g] = fma(a, V::load(w + b * block_stride + (k * NG + g) * VL), sum[b][g]);
+    }
+    for (int b = 0; b < NB; ++b)
+        for (int g = 0; g < NG; ++g) acc[b][g] = sum[b][g];
+}
+
 // Stores h_t of one row's unit block (units < VL in the last block of H), and h_t * mask too
 // where the recurrence reads a masked h (mask and masked_out null otherwise).
 template <typename T>

@@ -30,67 +30,100 @@ struct GateSlots {
     static constexpr int i = 0, f = NG == 4 ? 1 : -1, g = NG - 2, o = NG - 1;
 };
 
-template <typename T, int R, int NG>
-inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_t b0) {
+// The cell update of one row and one block of units, from the summed pre-activations acc.
+template <typename T, int NG>
+inline void lstm_update_unit_block(const LstmForwardStep<T>& s, Vec<T> (&acc)[NG], int64_t row, int64_t block) {
     using V = Vec<T>;
     using Slot = GateSlots<NG>;
     constexpr int VL = V::width;
-    const int64_t gates_stride = NG * s.hidden_padded;
     const int64_t unit0 = block * VL;
     const int units = static_cast<int>(gemm_min<T>(VL, s.hidden - unit0));
+    const V c_prev = V::load(s.c_prev + row * s.hidden_padded + unit0);
+    if constexpr (NG == 4) {  // peepholes come with the forget gate (the bindings enforce it)
+        if (s.peephole) {
+            acc[Slot::i] = fma(V::load(s.peephole + unit0), c_prev, acc[Slot::i]);
+            acc[Slot::f] = fma(V::load(s.peephole + s.hidden_padded + unit0), c_prev, acc[Slot::f]);
+        }
+    }
+    const V i = sigmoid<T>(acc[Slot::i]);
+    const V g = tanh<T>(acc[Slot::g]);
+    V f;
+    if constexpr (NG == 4) f = sigmoid<T>(acc[Slot::f]);
+    else f = s.coupled_forget ? V::broadcast(T(1)) - i : V::broadcast(T(1));
+    const V c = fma(f, c_prev, i * g);
+    if (s.peephole) acc[Slot::o] = fma(V::load(s.peephole + 2 * s.hidden_padded + unit0), c, acc[Slot::o]);
+    const V o = sigmoid<T>(acc[Slot::o]);
+    const V h = o * (s.identity_output ? c : tanh<T>(c));
+    c.store(s.c_out + row * s.hidden_padded + unit0);
+    const int64_t at = row * s.ld_h_out + unit0;  // the mask has h_out's row stride
+    store_hidden(h, s.h_out + at, s.recurrent_mask ? s.recurrent_mask + at : nullptr,
+                 s.recurrent_mask ? s.h_masked_out + at : nullptr, units);
+    if (s.gates_out) {
+        T* saved = s.gates_out + row * NG * s.hidden_padded + NG * unit0;
+        i.store(saved + Slot::i * VL);
+        if constexpr (NG == 4) f.store(saved + Slot::f * VL);
+        g.store(saved + Slot::g * VL);
+        o.store(saved + Slot::o * VL);
+    }
+}
 
-    V acc[R][NG];
+// acc = bias + the projected input of `row`, for one block of units.
+template <typename T, int NG>
+inline void lstm_load_preactivations(const LstmForwardStep<T>& s, Vec<T> (&acc)[NG], int64_t row, int64_t block) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    const int64_t unit0 = block * VL;
+    for (int g = 0; g < NG; ++g) acc[g] = V::load(s.bias + NG * unit0 + g * VL);
+    if (s.xproj_t) {
+        const T* pre = s.xproj_t + row * NG * s.hidden_padded + NG * unit0;
+        for (int g = 0; g < NG; ++g) acc[g] = acc[g] + V::load(pre + g * VL);
+    }
+}
+
+// R rows (b0 ...) x one block of units x all NG gates.
+template <typename T, int R, int NG>
+inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_t b0) {
+    constexpr int VL = Vec<T>::width;
+    Vec<T> acc[R][NG];
     const T* h_prev[R];
     const T* x_t[R];
     for (int r = 0; r < R; ++r) {
-        for (int g = 0; g < NG; ++g) acc[r][g] = V::load(s.bias + NG * unit0 + g * VL);
-        if (s.xproj_t) {
-            const T* pre = s.xproj_t + (b0 + r) * gates_stride + NG * unit0;
-            for (int g = 0; g < NG; ++g) acc[r][g] = acc[r][g] + V::load(pre + g * VL);
-        }
+        lstm_load_preactivations<T, NG>(s, acc[r], b0 + r, block);
         h_prev[r] = s.h_prev + (b0 + r) * s.ld_h_prev;
         x_t[r] = s.x_t ? s.x_t + (b0 + r) * s.ld_x : nullptr;
     }
     if (s.x_t) gate_product<T, R, NG>(acc, x_t, s.w_ih_packed + block * s.input * NG * VL, s.input);
     gate_product<T, R, NG>(acc, h_prev, s.w_hh_packed + block * s.recurrent_depth * NG * VL, s.recurrent_depth);
-    for (int r = 0; r < R; ++r) {
-        const int64_t row = b0 + r;
-        const V c_prev = V::load(s.c_prev + row * s.hidden_padded + unit0);
-        if constexpr (NG == 4) {  // peepholes come with the forget gate (the bindings enforce it)
-            if (s.peephole) {
-                acc[r][Slot::i] = fma(V::load(s.peephole + unit0), c_prev, acc[r][Slot::i]);
-                acc[r][Slot::f] = fma(V::load(s.peephole + s.hidden_padded + unit0), c_prev, acc[r][Slot::f]);
-            }
-        }
-        const V i = sigmoid<T>(acc[r][Slot::i]);
-        const V g = tanh<T>(acc[r][Slot::g]);
-        V f;
-        if constexpr (NG == 4) f = sigmoid<T>(acc[r][Slot::f]);
-        else f = s.coupled_forget ? V::broadcast(T(1)) - i : V::broadcast(T(1));
-        const V c = fma(f, c_prev, i * g);
-        if (s.peephole) acc[r][Slot::o] = fma(V::load(s.peephole + 2 * s.hidden_padded + unit0), c, acc[r][Slot::o]);
-        const V o = sigmoid<T>(acc[r][Slot::o]);
-        const V h = o * (s.identity_output ? c : tanh<T>(c));
-        c.store(s.c_out + row * s.hidden_padded + unit0);
-        const int64_t at = row * s.ld_h_out + unit0;  // the mask has h_out's row stride
-        store_hidden(h, s.h_out + at, s.recurrent_mask ? s.recurrent_mask + at : nullptr,
-                     s.recurrent_mask ? s.h_masked_out + at : nullptr, units);
-        if (s.gates_out) {
-            T* saved = s.gates_out + row * gates_stride + NG * unit0;
-            i.store(saved + Slot::i * VL);
-            if constexpr (NG == 4) f.store(saved + Slot::f * VL);
-            g.store(saved + Slot::g * VL);
-            o.store(saved + Slot::o * VL);
-        }
+    for (int r = 0; r < R; ++r) lstm_update_unit_block<T, NG>(s, acc[r], b0 + r, block);
+}
+
+// One row x NB blocks of units (block ...) x all NG gates: the tile of a row left over by the
+// R-row tiles (a batch of one), where one block alone leaves the core waiting on the latency
+// of a single cell update.
+template <typename T, int NB, int NG>
+inline void lstm_forward_row_tile(const LstmForwardStep<T>& s, int64_t block, int64_t row) {
+    constexpr int VL = Vec<T>::width;
+    Vec<T> acc[NB][NG];
+    for (int b = 0; b < NB; ++b) lstm_load_preactivations<T, NG>(s, acc[b], row, block + b);
+    if (s.x_t) {
+        const int64_t stride = s.input * NG * VL;
+        gate_product_blocks<T, NB, NG>(acc, s.x_t + row * s.ld_x, s.w_ih_packed + block * stride, stride, s.input);
     }
+    const int64_t stride = s.recurrent_depth * NG * VL;
+    gate_product_blocks<T, NB, NG>(acc, s.h_prev + row * s.ld_h_prev, s.w_hh_packed + block * stride, stride,
+                                   s.recurrent_depth);
+    for (int b = 0; b < NB; ++b) lstm_update_unit_block<T, NG>(s, acc[b], row, block + b);
 }
 
 template <typename T, int MR, int NG>
 void lstm_forward_step(const LstmForwardStep<T>& s, int64_t block_begin, int64_t block_end) {
-    for (int64_t block = block_begin; block < block_end; ++block) {
-        int64_t b0 = 0;
-        for (; b0 + MR <= s.batch; b0 += MR) lstm_forward_tile<T, MR, NG>(s, block, b0);
-        for (; b0 < s.batch; ++b0) lstm_forward_tile<T, 1, NG>(s, block, b0);
+    const int64_t whole = s.batch - s.batch % MR;  // rows in whole MR-row tiles
+    for (int64_t block = block_begin; block < block_end; ++block)
+        for (int64_t b0 = 0; b0 < whole; b0 += MR) lstm_forward_tile<T, MR, NG>(s, block, b0);
+    for (int64_t row = whole; row < s.batch; ++row) {
+        int64_t block = block_begin;
+        for (; block + 2 <= block_end; block += 2) lstm_forward_row_tile<T, 2, NG>(s, block, row);
+        if (block < block_end) lstm_forward_row_tile<T, 1, NG>(s, block, row);
     }
 }
 
