@@ -20,7 +20,7 @@ import sys
 
 SHAPE_ORDER = ("tiny", "small", "medium", "large", "xlarge", "long", "stream")
 MODE_ORDER = ("forward", "train", "step")
-PEERS = ("torch", "onnxruntime", "numpy")
+PEERS = ("torch", "onnxruntime", "numpy", "numpy_sgemv")
 # Another process using this fraction of the machine while a row was measured spoils the row.
 BUSY_FRACTION = 0.15
 # Mode of test_fit_epoch.py's rows: one training epoch of a whole model, not a kernel call.

@@ -103,6 +103,41 @@ def test_stream(measure, threads, impl):
     )
 
 
+@pytest.mark.stream
+def test_stream_weight_read(measure, threads):
+    """The floor of a single step: numpy's float32 matrix-vector product over the step's weights,
+    [W_ih | W_hh] (4H, D+H), once per step for the stream's 100 steps. At B=1 a step must read
+    every weight once (2 MB at D=H=256), so this is its memory-bound limit on this machine."""
+    s = STREAM
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((4 * s.H, s.D + s.H), dtype=np.float32)
+    inputs = [rng.standard_normal(s.D + s.H, dtype=np.float32) for _ in range(s.T)]
+    out = np.empty(4 * s.H, dtype=np.float32)
+
+    def run():
+        for v in inputs:
+            np.matmul(weights, v, out=out)
+        return out
+
+    case = lstm_impls.Case(run=run, output=lambda: out)
+    measure(
+        case,
+        group=f"stream step {threads}T",
+        impl="numpy_sgemv",
+        version=np.__version__,
+        shape=s.name,
+        mode="step",
+        B=s.B,
+        T=1,
+        D=s.D,
+        H=s.H,
+        steps=s.T,
+        threads=threads,
+        flops=s.forward_flops(),
+        numpy_threads=lstm_impls.numpy_thread_control(),
+    )
+
+
 @pytest.mark.sgemm
 def test_sgemm(measure, threads):
     """numpy float32 matmul, n x n by n x n: the machine's practical compute limit."""

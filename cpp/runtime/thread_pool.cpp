@@ -2,6 +2,8 @@
 
 #include <sched.h>
 
+#include <chrono>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define FAST_LSTM_PAUSE() _mm_pause()
@@ -63,26 +65,35 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::ensure_workers(int count) {
     while (static_cast<int>(workers_.size()) < count) {
+        // A new worker waits for the next region, not the last one (whose job is gone).
         const int index = static_cast<int>(workers_.size());
-        workers_.emplace_back([this, index] { worker_loop(index); });
+        const uint64_t seen = generation_.load(std::memory_order_acquire);
+        workers_.emplace_back([this, index, seen] { worker_loop(index, seen); });
     }
 }
 
-void ThreadPool::worker_loop(int worker_index) {
-    uint64_t seen = 0;
+// A worker spins this long for the next region before it sleeps: a sequence of calls (a
+// stream of single steps, a layer per call) then costs no futex wake-up per call, about
+// 5-10 us, which is the whole of a small step's time.
+constexpr auto worker_spin = std::chrono::microseconds(100);
+
+void ThreadPool::worker_loop(int worker_index, uint64_t seen) {
     for (;;) {
-        std::unique_lock<std::mutex> lock(mutex_);
-        wake_.wait(lock, [&] { return stopping_ || generation_ != seen; });
-        if (stopping_) return;
-        seen = generation_;
+        const auto spin_until = std::chrono::steady_clock::now() + worker_spin;
+        for (int spins = 0; generation_.load(std::memory_order_acquire) == seen; ++spins) {
+            FAST_LSTM_PAUSE();
+            if (spins % 64 == 63 && std::chrono::steady_clock::now() > spin_until) break;
+        }
+        if (generation_.load(std::memory_order_acquire) == seen) {
+            std::unique_lock<std::mutex> lock(mutex_);
+            wake_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_acquire) != seen; });
+            if (stopping_) return;
+        }
+        seen = generation_.load(std::memory_order_acquire);
         const int member = worker_index + 1;  // the caller is member 0
         if (member >= team_size_) continue;
-        const auto* job = job_;
-        const Team team{member, team_size_, barrier_};
-        lock.unlock();
-        (*job)(team);
-        lock.lock();
-        if (--pending_ == 0) done_.notify_one();
+        (*job_)(Team{member, team_size_, barrier_});
+        pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
 }
 
@@ -93,19 +104,23 @@ void ThreadPool::run(int threads, const std::function<void(const Team&)>& job) {
         return;
     }
     SpinBarrier barrier(threads);
+    ensure_workers(threads - 1);
+    job_ = &job;
+    barrier_ = &barrier;
+    team_size_ = threads;
+    pending_.store(threads - 1, std::memory_order_relaxed);
     {
+        // Under the mutex: a worker that has just found no new region and is going to sleep
+        // either sees this one in its wait predicate or is already waiting for the notify.
         std::lock_guard<std::mutex> lock(mutex_);
-        ensure_workers(threads - 1);
-        job_ = &job;
-        barrier_ = &barrier;
-        team_size_ = threads;
-        pending_ = threads - 1;
-        ++generation_;
+        generation_.fetch_add(1, std::memory_order_acq_rel);
     }
     wake_.notify_all();
     job(Team{0, threads, &barrier});
-    std::unique_lock<std::mutex> lock(mutex_);
-    done_.wait(lock, [&] { return pending_ == 0; });
+    for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
+        if (spins < 4096) FAST_LSTM_PAUSE();
+        else std::this_thread::yield();
+    }
 }
 
 }  // namespace fast_lstm

@@ -52,18 +52,19 @@ class ThreadPool {
   private:
     ThreadPool();
     void ensure_workers(int count);
-    void worker_loop(int worker_index);
+    void worker_loop(int worker_index, uint64_t seen);
 
     std::atomic<int> num_threads_;
     std::mutex region_mutex_;  // one parallel region at a time
-    std::mutex mutex_;
-    std::condition_variable wake_, done_;
+    std::mutex mutex_;         // guards the sleep of idle workers
+    std::condition_variable wake_;
     std::vector<std::thread> workers_;
+    // The region's job, published by the release increment of generation_.
     const std::function<void(const Team&)>* job_ = nullptr;
     SpinBarrier* barrier_ = nullptr;
     int team_size_ = 0;
-    int pending_ = 0;
-    uint64_t generation_ = 0;
+    std::atomic<int> pending_{0};
+    std::atomic<uint64_t> generation_{0};
     bool stopping_ = false;
 };
 
