@@ -30,6 +30,7 @@ import lstm_impls
 
 MIN_ROUNDS = 3
 MAX_ROUNDS = 1000
+QUIESCE_SECONDS = 0.3
 QUICK_ROUNDS = 3
 DEFAULT_BUDGET_S = 2.0
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -177,6 +178,10 @@ def measure(request, benchmark):
         benchmark.group = group
         benchmark.extra_info.update(case.info)
         benchmark.extra_info.update(extra_info)
+        # Other runtimes' idle threads spin for a while after their last call (OpenBLAS for up
+        # to ~0.1 s, OpenMP's too) and take a core from a 2-thread run whose workers meet at a
+        # barrier every step; at the tiny shape that made a call 10x slower. Let them go to sleep.
+        time.sleep(QUIESCE_SECONDS)
         load = OtherLoad()
         with case.context():
             # Two untimed calls: the first pays one-time costs (lazy initialisation, weight

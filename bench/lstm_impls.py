@@ -95,7 +95,9 @@ except ImportError:
     threadpoolctl = None
 
 # Order of the columns in the summary; fast_lstm first, the others are its peers.
-IMPLS_FORWARD = ("fast_lstm", "torch", "onnxruntime", "numpy")
+# fast_lstm_packed: PackedLSTM.forward, the weights packed once outside the timed call (inference
+# with fixed weights); fast_lstm's lstm_forward packs them in every call.
+IMPLS_FORWARD = ("fast_lstm", "fast_lstm_packed", "torch", "onnxruntime", "numpy")
 IMPLS_TRAIN = ("fast_lstm", "torch")
 IMPLS_STREAM = ("fast_lstm", "fast_lstm_packed", "torch")
 
@@ -270,6 +272,17 @@ def build_fast_lstm(p: Problem, mode: str, threads: int) -> Case:
     return Case(run=run, output=output, info=info)
 
 
+def build_fast_lstm_packed(p: Problem, mode: str, threads: int) -> Case:
+    assert mode == "forward"
+    fl = FAST_LSTM.module
+    packed = fl.PackedLSTM(p.w_ih, p.w_hh, p.b)
+
+    def run():
+        return packed.forward(p.x, p.h0, p.c0)
+
+    return Case(run=run, output=lambda: run()[0], info={"isa": fl.isa()})
+
+
 def build_torch(p: Problem, mode: str, threads: int) -> Case:
     torch = TORCH.module
     s = p.shape
@@ -384,6 +397,7 @@ def build_onnxruntime(p: Problem, mode: str, threads: int) -> Case:
 
 BUILDERS = {
     "fast_lstm": build_fast_lstm,
+    "fast_lstm_packed": build_fast_lstm_packed,
     "torch": build_torch,
     "onnxruntime": build_onnxruntime,
     "numpy": build_numpy,

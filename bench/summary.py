@@ -108,8 +108,8 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
             shape = e.shape
             impl = e.impl
             if impl == "fast_lstm_packed":
-                # A row of its own: the packed-weights step beside the same peers.
-                shape, impl = "stream (packed)", "fast_lstm"
+                # A row of its own: weights packed once (PackedLSTM), beside the same peers.
+                shape, impl = f"{shape} (packed)", "fast_lstm"
             by_row.setdefault((shape, e.mode), {})[impl] = e
 
         def row_key(key):
@@ -121,9 +121,9 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
         any_busy = False
         for shape, mode in sorted(by_row, key=row_key):
             row = dict(by_row[(shape, mode)])
-            if shape == "stream (packed)":
-                # Peers of the packed row are those of the plain stream row.
-                for p, e in by_row.get(("stream", mode), {}).items():
+            if shape.endswith(" (packed)"):
+                # Peers of the packed row are those of the plain row.
+                for p, e in by_row.get((shape[: -len(" (packed)")], mode), {}).items():
                     if p != "fast_lstm":
                         row.setdefault(p, e)
             busy = any(e.busy for e in row.values())

@@ -20,10 +20,12 @@ void SpinBarrier::wait() {
         phase_.store(phase + 1, std::memory_order_release);
         return;
     }
-    // Spin briefly (~5 us: a step takes microseconds), then yield so an oversubscribed
-    // machine does not starve the thread we are waiting for.
+    // Spin briefly (~0.5 us), then yield. Two threads on separate cores arrive within
+    // that; a longer spin costs every step its length when the scheduler has put both on
+    // one core (a freshly woken worker often lands on its waker's core for a few ms), and
+    // yield is what lets the other one run.
     for (int spins = 0; phase_.load(std::memory_order_acquire) == phase; ++spins) {
-        if (spins < 256) FAST_LSTM_PAUSE();
+        if (spins < 16) FAST_LSTM_PAUSE();
         else std::this_thread::yield();
     }
 }
@@ -77,6 +79,28 @@ void ThreadPool::ensure_workers(int count) {
 // 5-10 us, which is the whole of a small step's time.
 constexpr auto worker_spin = std::chrono::microseconds(100);
 
+// A worker woken from its sleep is often placed on the core of the thread that woke it, and the
+// scheduler moves one of them away only after a few ms; until then every barrier of the
+// region is a context switch (a tiny-shape call measured 10x slower). A worker that finds
+// itself on its caller's core moves to another allowed core, then allows all of them again.
+void move_off_core(int busy_core, int member) {
+#if defined(__linux__) && defined(CPU_COUNT)
+    if (busy_core < 0 || sched_getcpu() != busy_core) return;
+    cpu_set_t allowed;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0 || CPU_COUNT(&allowed) < 2) return;
+    std::vector<int> others;
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu)
+        if (cpu != busy_core && CPU_ISSET(cpu, &allowed)) others.push_back(cpu);
+    cpu_set_t target;
+    CPU_ZERO(&target);
+    CPU_SET(others[(member - 1) % others.size()], &target);
+    if (sched_setaffinity(0, sizeof(target), &target) == 0) sched_setaffinity(0, sizeof(allowed), &allowed);
+#else
+    (void)busy_core;
+    (void)member;
+#endif
+}
+
 void ThreadPool::worker_loop(int worker_index, uint64_t seen) {
     for (;;) {
         const auto spin_until = std::chrono::steady_clock::now() + worker_spin;
@@ -84,14 +108,17 @@ void ThreadPool::worker_loop(int worker_index, uint64_t seen) {
             FAST_LSTM_PAUSE();
             if (spins % 64 == 63 && std::chrono::steady_clock::now() > spin_until) break;
         }
+        const int member = worker_index + 1;  // the caller is member 0
+        bool slept = false;
         if (generation_.load(std::memory_order_acquire) == seen) {
             std::unique_lock<std::mutex> lock(mutex_);
             wake_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_acquire) != seen; });
             if (stopping_) return;
+            slept = true;
         }
         seen = generation_.load(std::memory_order_acquire);
-        const int member = worker_index + 1;  // the caller is member 0
         if (member >= team_size_) continue;
+        if (slept) move_off_core(caller_core_, member);
         (*job_)(Team{member, team_size_, barrier_});
         pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
@@ -108,6 +135,9 @@ void ThreadPool::run(int threads, const std::function<void(const Team&)>& job) {
     job_ = &job;
     barrier_ = &barrier;
     team_size_ = threads;
+#if defined(__linux__)
+    caller_core_ = sched_getcpu();
+#endif
     pending_.store(threads - 1, std::memory_order_relaxed);
     {
         // Under the mutex: a worker that has just found no new region and is going to sleep

@@ -63,6 +63,7 @@ class ThreadPool {
     const std::function<void(const Team&)>* job_ = nullptr;
     SpinBarrier* barrier_ = nullptr;
     int team_size_ = 0;
+    int caller_core_ = -1;  // where run() was called, -1: unknown
     std::atomic<int> pending_{0};
     std::atomic<uint64_t> generation_{0};
     bool stopping_ = false;
