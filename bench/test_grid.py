@@ -86,11 +86,14 @@ def test_stream(measure, threads, impl):
         h_last, lstm_impls.stream_reference_last_hidden(problem), rtol=RTOL, atol=ATOL
     )
 
+    _measure_stream(measure, case, threads, impl=impl, version=peer.version)
+
+
+def _measure_stream(measure, case, threads, **extra_info):
+    """A stream row: the time of STREAM.T single-step calls, reported per call by the summary."""
     measure(
         case,
         group=f"stream step {threads}T",
-        impl=impl,
-        version=peer.version,
         shape=STREAM.name,
         mode="step",
         B=STREAM.B,
@@ -100,6 +103,7 @@ def test_stream(measure, threads, impl):
         steps=STREAM.T,
         threads=threads,
         flops=STREAM.forward_flops(),  # of all STREAM.T steps together
+        **extra_info,
     )
 
 
@@ -120,20 +124,12 @@ def test_stream_weight_read(measure, threads):
         return out
 
     case = lstm_impls.Case(run=run, output=lambda: out)
-    measure(
+    _measure_stream(
+        measure,
         case,
-        group=f"stream step {threads}T",
+        threads,
         impl="numpy_sgemv",
         version=np.__version__,
-        shape=s.name,
-        mode="step",
-        B=s.B,
-        T=1,
-        D=s.D,
-        H=s.H,
-        steps=s.T,
-        threads=threads,
-        flops=s.forward_flops(),
         numpy_threads=lstm_impls.numpy_thread_control(),
     )
 

@@ -128,12 +128,8 @@ def test_single_inference_steps_match_reference(each_isa, batch, dtype):
                 assert_close(f"{name} (D={D}, H={H})", actual, wanted, dtype, FORWARD_TOL[dtype])
 
 
-@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
-@pytest.mark.parametrize("batch", range(1, 14))
-def test_every_batch_remainder_matches_reference(each_isa, batch, dtype):
-    """The per-step dh GEMM has B rows: B = 1..13 leaves every remainder of the GEMM's row tile
-    (6 on AVX2, 12 on AVX-512, 4 portable), which runs a kernel of its own."""
-    p = random_lstm_problem(3, batch, 5, 7, dtype, seed=batch)
+def assert_forward_and_backward_match_reference(p, dtype):
+    """One training forward and backward of problem p, every output against the numpy reference."""
     *expected_outputs, ref_cache = lstm_forward_ref(*p[:6])
     *outputs, cache = forward(p)
     for name, actual, expected in zip(FORWARD_NAMES, outputs, expected_outputs):
@@ -142,6 +138,15 @@ def test_every_batch_remainder_matches_reference(each_isa, batch, dtype):
     expected_gradients = lstm_backward_ref(p.dy, p.dh_n, p.dc_n, ref_cache)
     for name, actual, expected in zip(GRADIENT_NAMES, gradients, expected_gradients):
         assert_close(name, actual, expected, dtype, GRADIENT_TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("batch", range(1, 14))
+def test_every_batch_remainder_matches_reference(each_isa, batch, dtype):
+    """The per-step dh GEMM has B rows: B = 1..13 leaves every remainder of the GEMM's row tile
+    (6 on AVX2, 12 on AVX-512, 4 portable), which runs a kernel of its own."""
+    p = random_lstm_problem(3, batch, 5, 7, dtype, seed=batch)
+    assert_forward_and_backward_match_reference(p, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
@@ -149,14 +154,7 @@ def test_saturated_gates_match_reference(each_isa, dtype):
     """Inputs 30x larger push every gate deep into the flat tails of sigmoid and tanh."""
     p = random_lstm_problem(9, 5, 33, 17, dtype, seed=5)
     p = p._replace(x=(p.x * 30).astype(dtype), c0=(p.c0 * 30).astype(dtype))
-    *expected_outputs, ref_cache = lstm_forward_ref(*p[:6])
-    *outputs, cache = forward(p)
-    for name, actual, expected in zip(FORWARD_NAMES, outputs, expected_outputs):
-        assert_close(name, actual, expected, dtype, FORWARD_TOL[dtype])
-    gradients = fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache)
-    expected_gradients = lstm_backward_ref(p.dy, p.dh_n, p.dc_n, ref_cache)
-    for name, actual, expected in zip(GRADIENT_NAMES, gradients, expected_gradients):
-        assert_close(name, actual, expected, dtype, GRADIENT_TOL[dtype])
+    assert_forward_and_backward_match_reference(p, dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
