@@ -544,7 +544,8 @@ class PackedLstm {
         const T* w_hh = static_cast<const T*>(w.w_hh.data());
         const T* b = static_cast<const T*>(w.b.data());
         py::gil_scoped_release release;
-        lstm_pack_weights(kernels, w.input, w.hidden, w_ih, w_hh, b, LstmCellOptions<T>{}, true, packed);
+        lstm_pack_weights(kernels, ThreadPool::instance().num_threads(), w.input, w.hidden, w_ih, w_hh, b,
+                          LstmCellOptions<T>{}, true, packed);
     }
 
     py::array require_state(const py::object& obj, const char* name, const std::vector<int64_t>& shape) const {

@@ -26,14 +26,11 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
 
     // The weights in the kernels' layouts (w_ih for the all-steps GEMM, w_hh for the fused tile).
     AlignedBuffer<T> w_ih_gemm(packed_b_size(D, G, nr)), w_hh_fused(packed_b_size(H, G, NG * VL));
-    AlignedBuffer<T> bias_x(G), bias_h(G), interleaved(G * (D > H ? D : H));
-    interleave_gate_rows(interleaved.data(), w_ih, NG, H, D, VL);
-    pack_b_panels(w_ih_gemm.data(), interleaved.data(), 1, D, D, G, nr, 0, ceil_div(G, nr));
-    interleave_gate_rows(interleaved.data(), w_hh, NG, H, H, VL);
-    pack_b_panels(w_hh_fused.data(), interleaved.data(), 1, H, H, G, NG * VL, 0, blocks);
+    AlignedBuffer<T> bias_x(G), bias_h(G);
+    pack_gate_weights(lstm_threads_for(threads, dims, blocks), NG, H, D, H, VL, nr, w_ih, w_hh, w_ih_gemm.data(),
+                      w_hh_fused.data(), static_cast<T*>(nullptr));
     interleave_gate_rows(bias_x.data(), b_ih, NG, H, 1, VL);
     interleave_gate_rows(bias_h.data(), b_hh, NG, H, 1, VL);
-    interleaved = AlignedBuffer<T>();
 
     // The inputs in sorted row order, without the padding; the record keeps its own mask.
     SortedInputs<T> inputs(rows, x, D, h0, options.recurrent_mask, H, record != nullptr);

@@ -24,9 +24,10 @@ int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks)
 }
 
 template <typename T>
-void lstm_pack_weights(const Kernels<T>& kernels, int64_t D, int64_t H, const T* w_ih, const T* w_hh,
-                       const T* bias, const LstmCellOptions<T>& cell, bool for_steps, LstmPackedWeights<T>* packed) {
-    const int64_t NG = cell.gates, VL = kernels.vector_width, Hp = round_up(H, VL), G = NG * Hp, blocks = Hp / VL;
+void lstm_pack_weights(const Kernels<T>& kernels, int threads, int64_t D, int64_t H, const T* w_ih,
+                       const T* w_hh, const T* bias, const LstmCellOptions<T>& cell, bool for_steps,
+                       LstmPackedWeights<T>* packed) {
+    const int64_t NG = cell.gates, VL = kernels.vector_width, Hp = round_up(H, VL), G = NG * Hp;
     const int64_t nr = kernels.gemm_nr, P = cell.projection, R = P ? P : H;  // R: features of h
     packed->kernels = &kernels;
     packed->projection = P;
@@ -39,19 +40,12 @@ void lstm_pack_weights(const Kernels<T>& kernels, int64_t D, int64_t H, const T*
     packed->w_ih_gemm = AlignedBuffer<T>(packed_b_size(D, G, nr));
     packed->w_hh_fused = AlignedBuffer<T>(packed_b_size(R, G, NG * VL));
     packed->bias = AlignedBuffer<T>(G);
-    AlignedBuffer<T> interleaved(G * std::max(D, R));
-    interleave_gate_rows(interleaved.data(), w_ih, NG, H, D, VL);
-    pack_b_panels(packed->w_ih_gemm.data(), interleaved.data(), 1, D, D, G, nr, 0, ceil_div(G, nr));
-    if (for_steps) {
-        packed->w_ih_fused = AlignedBuffer<T>(packed_b_size(D, G, NG * VL));
-        pack_b_panels(packed->w_ih_fused.data(), interleaved.data(), 1, D, D, G, NG * VL, 0, blocks);
-    }
-    interleave_gate_rows(interleaved.data(), w_hh, NG, H, R, VL);
-    pack_b_panels(packed->w_hh_fused.data(), interleaved.data(), 1, R, R, G, NG * VL, 0, blocks);
-    if (P) {
-        packed->w_hr_gemm = AlignedBuffer<T>(packed_b_size(H, P, nr));
-        pack_b_panels(packed->w_hr_gemm.data(), cell.w_hr, 1, H, H, P, nr, 0, ceil_div(P, nr));
-    }
+    if (for_steps) packed->w_ih_fused = AlignedBuffer<T>(packed_b_size(D, G, NG * VL));
+    if (P) packed->w_hr_gemm = AlignedBuffer<T>(packed_b_size(H, P, nr));
+
+    pack_gate_weights(threads, NG, H, D, R, VL, nr, w_ih, w_hh, packed->w_ih_gemm.data(), packed->w_hh_fused.data(),
+                      for_steps ? packed->w_ih_fused.data() : nullptr);
+    if (P) pack_b_panels(packed->w_hr_gemm.data(), cell.w_hr, 1, H, H, P, nr, 0, ceil_div(P, nr));
     interleave_gate_rows(packed->bias.data(), bias, NG, H, 1, VL);
     packed->identity_output = cell.identity_output;
     if (cell.peephole) {
@@ -109,7 +103,8 @@ void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, 
         return;
     }
     LstmPackedWeights<T> packed;
-    lstm_pack_weights(kernels, dims.input, dims.hidden, w_ih, w_hh, bias, cell, false, &packed);
+    lstm_pack_weights(kernels, lstm_threads_for(threads, dims, ceil_div(dims.hidden, kernels.vector_width)), dims.input,
+                      dims.hidden, w_ih, w_hh, bias, cell, false, &packed);
     lstm_forward_packed(packed, threads, dims, options, x, w_ih, w_hh, cell.w_hr, h0, c0, y, h_n, c_n, record);
 }
 
@@ -350,7 +345,7 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
 }
 
 #define FAST_LSTM_INSTANTIATE(T)                                                                                  \
-    template void lstm_pack_weights<T>(const Kernels<T>&, int64_t, int64_t, const T*, const T*, const T*,        \
+    template void lstm_pack_weights<T>(const Kernels<T>&, int, int64_t, int64_t, const T*, const T*, const T*,   \
                                        const LstmCellOptions<T>&, bool, LstmPackedWeights<T>*);                 \
     template void lstm_forward<T>(const Kernels<T>&, int, const LstmDims&, const LstmCellOptions<T>&,            \
                                   const LstmSequenceOptions<T>&,                                                 \

@@ -15,6 +15,20 @@ inline int64_t ceil_div(int64_t value, int64_t divisor) { return (value + diviso
 template <typename T>
 void interleave_gate_rows(T* dst, const T* src, int64_t gates, int64_t hidden, int64_t cols, int64_t vector_width);
 
+// W^T in the panels of pack_b_panels, with W's rows gate-interleaved on the way (without the
+// intermediate of interleave_gate_rows): B (K = cols, N = gates * Hp), column n = interleaved row n.
+template <typename T>
+void pack_gate_panels(T* dst, const T* w, int64_t gates, int64_t hidden, int64_t cols, int64_t vector_width,
+                      int64_t nr, int64_t panel_begin, int64_t panel_end);
+
+// A cell's weights for the kernels, on `threads` threads when there are enough of them (NG gates
+// of H units, padded to vector_width): W_ih^T (D, NG*Hp) as GEMM panels of nr columns, W_hh^T
+// (R, NG*Hp) and, when w_ih_fused is not null, W_ih^T as the fused tiles' NG*VL-column panels.
+template <typename T>
+void pack_gate_weights(int threads, int64_t gates, int64_t hidden, int64_t input, int64_t recurrent,
+                       int64_t vector_width, int64_t nr, const T* w_ih, const T* w_hh, T* w_ih_gemm, T* w_hh_fused,
+                       T* w_ih_fused);
+
 // Elements of B (K, N), element (k, n) at b[k * row_stride + n * col_stride], laid
 // out as panels [ceil(N / nr)][K][nr] zero-padded past N. Only panels
 // [panel_begin, panel_end) are written, so threads can share the work.
