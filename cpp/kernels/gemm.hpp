@@ -1,10 +1,10 @@
 // GEMM in the BLIS structure: block loops -> A packing -> register-blocked microkernel.
 //
 // C[M, N] (+)= A[M, K] B[K, N]. B comes packed once by the caller
-// (ops/packing.cpp) as panels [N / NR][K][NR], zero-padded; A is packed here
-// per (MC x KC) block into [MC / MR][KC][MR], so the microkernel reads both
-// operands contiguously whatever A's strides (this is how A^T products such as
-// dW = dG^T X are done without a transpose copy).
+// (ops/packing.cpp) as panels [N / NR][K][NR], zero-padded. An A with contiguous
+// rows is read in place; any other A is packed here per (MC x KC) block into
+// [MC / MR][KC][MR], so the microkernel reads it contiguously whatever its strides
+// (this is how A^T products such as dW = dG^T X are done without a transpose copy).
 //
 // Determinism: every C element is summed over k in the same order (KC blocks
 // ascending, k ascending within) whichever rows and panels a thread is given,
@@ -18,20 +18,25 @@ inline int64_t gemm_min(int64_t a, int64_t b) {
 
 // Packs rows [0, rows) x cols [0, cols) of A (strided) into MR-row slivers. A last sliver
 // of fewer rows keeps the MR stride but is not zero-filled: only its valid rows are read.
+// (gemm_blocked reads an A with contiguous rows in place: this is for the other strides.)
 template <typename T, int MR>
 void gemm_pack_a(T* dst, const T* a, int64_t row_stride, int64_t col_stride, int64_t rows, int64_t cols) {
+    if (row_stride == 1) {
+        // A is a transpose (dW = dG^T X): its rows sit side by side in memory, so walk k outside
+        // and read each k's run of all the rows once, in order, for every sliver.
+        for (int64_t p = 0; p < cols; ++p) {
+            const T* src = a + p * col_stride;
+            for (int64_t r0 = 0; r0 < rows; r0 += MR) {
+                T* out = dst + (r0 / MR) * cols * MR + p * MR;
+                const int64_t valid = gemm_min<T>(MR, rows - r0);
+                for (int64_t r = 0; r < valid; ++r) out[r] = src[r0 + r];
+            }
+        }
+        return;
+    }
     for (int64_t r0 = 0; r0 < rows; r0 += MR) {
         T* sliver = dst + (r0 / MR) * cols * MR;
         const int64_t valid = gemm_min<T>(MR, rows - r0);
-        if (row_stride == 1) {
-            // A is a transpose (dW = dG^T X): its MR rows sit side by side in memory, so
-            // walk k outside; walking each row along k would touch one page per element.
-            for (int64_t p = 0; p < cols; ++p) {
-                const T* src = a + r0 + p * col_stride;
-                for (int64_t r = 0; r < valid; ++r) sliver[p * MR + r] = src[r];
-            }
-            continue;
-        }
         for (int64_t r = 0; r < valid; ++r) {
             const T* src = a + (r0 + r) * row_stride;
             for (int64_t p = 0; p < cols; ++p) sliver[p * MR + r] = src[p * col_stride];
@@ -39,10 +44,17 @@ void gemm_pack_a(T* dst, const T* a, int64_t row_stride, int64_t col_stride, int
     }
 }
 
+// Element (r, p) of an MR-row sliver of A: packed ([K][MR], DIRECT false) or read in place from
+// rows lda apart (DIRECT true, A's rows contiguous along k).
+template <typename T, int MR, bool DIRECT>
+inline T gemm_a_at(const T* a, int64_t lda, int64_t p, int r) {
+    return DIRECT ? a[r * lda + p] : a[p * MR + r];
+}
+
 // C tile [MR x NV*VL] (+)= A sliver [K][MR] * B panel [K][NV*VL]; a last panel stores only
 // its n_valid columns.
-template <typename T, int MR, int NV>
-inline void gemm_microkernel(int64_t k, const T* a_sliver, const T* b_panel, T* c, int64_t ldc,
+template <typename T, int MR, int NV, bool DIRECT>
+inline void gemm_microkernel(int64_t k, const T* a_sliver, int64_t lda, const T* b_panel, T* c, int64_t ldc,
                              bool accumulate, int64_t n_valid) {
     using V = Vec<T>;
     constexpr int VL = V::width;
@@ -55,7 +67,7 @@ inline void gemm_microkernel(int64_t k, const T* a_sliver, const T* b_panel, T* 
         V b[NV];
         for (int j = 0; j < NV; ++j) b[j] = V::load(b_panel + p * NR + j * VL);
         for (int r = 0; r < MR; ++r) {
-            const V a = V::broadcast(a_sliver[p * MR + r]);
+            const V a = V::broadcast(gemm_a_at<T, MR, DIRECT>(a_sliver, lda, p, r));
             for (int j = 0; j < NV; ++j) acc[r][j] = fma(a, b[j], acc[r][j]);
         }
     }
@@ -82,8 +94,8 @@ inline void gemm_microkernel(int64_t k, const T* a_sliver, const T* b_panel, T* 
 // rows past the last whole sliver): only those rows are computed, across PANELS B panels at
 // once so there are still enough independent FMA chains. Each C element sees the same FMA
 // sequence as in the full tile, so the bits do not depend on which kernel ran.
-template <typename T, int MR, int NV, int ROWS, int PANELS>
-inline void gemm_edge_kernel(int64_t k, const T* a_sliver, const T* b_panels, int64_t panel_stride, T* c,
+template <typename T, int MR, int NV, bool DIRECT, int ROWS, int PANELS>
+inline void gemm_edge_kernel(int64_t k, const T* a_sliver, int64_t lda, const T* b_panels, int64_t panel_stride, T* c,
                              int64_t ldc, bool accumulate, const int64_t (&n_valid)[PANELS]) {
     using V = Vec<T>;
     constexpr int VL = V::width;
@@ -94,7 +106,7 @@ inline void gemm_edge_kernel(int64_t k, const T* a_sliver, const T* b_panels, in
             for (int j = 0; j < NV; ++j) acc[q][r][j] = V::zero();
     for (int64_t p = 0; p < k; ++p) {
         for (int r = 0; r < ROWS; ++r) {
-            const V a = V::broadcast(a_sliver[p * MR + r]);
+            const V a = V::broadcast(gemm_a_at<T, MR, DIRECT>(a_sliver, lda, p, r));
             for (int q = 0; q < PANELS; ++q)
                 for (int j = 0; j < NV; ++j)
                     acc[q][r][j] = fma(a, V::load(b_panels + q * panel_stride + p * NR + j * VL), acc[q][r][j]);
@@ -116,57 +128,77 @@ inline void gemm_edge_kernel(int64_t k, const T* a_sliver, const T* b_panels, in
 }
 
 // Panels [panel_begin, panel_end) of an edge sliver of ROWS rows, PANELS at a time (8 chains).
-template <typename T, int MR, int NV, int ROWS>
-void gemm_edge_rows(const GemmArgs<T>& g, int64_t kc, int64_t k0, const T* a_sliver, T* c_rows, bool accumulate,
-                    int64_t panel_begin, int64_t panel_end) {
+template <typename T, int MR, int NV, bool DIRECT, int ROWS>
+void gemm_edge_rows(const GemmArgs<T>& g, int64_t kc, int64_t k0, const T* a_sliver, int64_t lda, T* c_rows,
+                    bool accumulate, int64_t panel_begin, int64_t panel_end) {
     constexpr int64_t NR = NV * Vec<T>::width;
     constexpr int PANELS = ROWS * NV >= 8 ? 1 : 8 / (ROWS * NV);
     int64_t panel = panel_begin;
     for (; panel + PANELS <= panel_end; panel += PANELS) {
         int64_t n_valid[PANELS];
         for (int q = 0; q < PANELS; ++q) n_valid[q] = gemm_min<T>(NR, g.n - (panel + q) * NR);
-        gemm_edge_kernel<T, MR, NV, ROWS, PANELS>(kc, a_sliver, g.b_packed + panel * g.k * NR + k0 * NR, g.k * NR,
-                                                  c_rows + panel * NR, g.ldc, accumulate, n_valid);
+        gemm_edge_kernel<T, MR, NV, DIRECT, ROWS, PANELS>(kc, a_sliver, lda, g.b_packed + panel * g.k * NR + k0 * NR,
+                                                          g.k * NR, c_rows + panel * NR, g.ldc, accumulate, n_valid);
     }
     for (; panel < panel_end; ++panel) {
         const int64_t n_valid[1] = {gemm_min<T>(NR, g.n - panel * NR)};
-        gemm_edge_kernel<T, MR, NV, ROWS, 1>(kc, a_sliver, g.b_packed + panel * g.k * NR + k0 * NR, g.k * NR,
-                                             c_rows + panel * NR, g.ldc, accumulate, n_valid);
+        gemm_edge_kernel<T, MR, NV, DIRECT, ROWS, 1>(kc, a_sliver, lda, g.b_packed + panel * g.k * NR + k0 * NR,
+                                                     g.k * NR, c_rows + panel * NR, g.ldc, accumulate, n_valid);
     }
 }
 
-template <typename T, int MR, int NV, int ROWS = MR - 1>
-void gemm_edge(int64_t rows, const GemmArgs<T>& g, int64_t kc, int64_t k0, const T* a_sliver, T* c_rows,
-               bool accumulate, int64_t panel_begin, int64_t panel_end) {
+template <typename T, int MR, int NV, bool DIRECT, int ROWS = MR - 1>
+void gemm_edge(int64_t rows, const GemmArgs<T>& g, int64_t kc, int64_t k0, const T* a_sliver, int64_t lda,
+               T* c_rows, bool accumulate, int64_t panel_begin, int64_t panel_end) {
     if constexpr (ROWS >= 1) {
-        if (rows == ROWS) gemm_edge_rows<T, MR, NV, ROWS>(g, kc, k0, a_sliver, c_rows, accumulate, panel_begin, panel_end);
-        else gemm_edge<T, MR, NV, ROWS - 1>(rows, g, kc, k0, a_sliver, c_rows, accumulate, panel_begin, panel_end);
+        if (rows == ROWS)
+            gemm_edge_rows<T, MR, NV, DIRECT, ROWS>(g, kc, k0, a_sliver, lda, c_rows, accumulate, panel_begin,
+                                                    panel_end);
+        else
+            gemm_edge<T, MR, NV, DIRECT, ROWS - 1>(rows, g, kc, k0, a_sliver, lda, c_rows, accumulate, panel_begin,
+                                                   panel_end);
     }
+}
+
+// Rows [m0, m0 + mc) x k [k0, k0 + kc) of A against panels [panel_begin, panel_end), with A's
+// slivers at `a` (packed [mc / MR][kc][MR] when not DIRECT, else A itself at row m0, column k0).
+template <typename T, int MR, int NV, bool DIRECT>
+void gemm_block(const GemmArgs<T>& g, int64_t m0, int64_t mc, int64_t k0, int64_t kc, const T* a, bool accumulate,
+                int64_t panel_begin, int64_t panel_end) {
+    constexpr int64_t NR = NV * Vec<T>::width;
+    const int64_t lda = g.a_row_stride;
+    auto sliver = [&](int64_t r0) { return DIRECT ? a + r0 * lda : a + (r0 / MR) * kc * MR; };
+    const int64_t whole = mc - mc % MR;  // rows in whole slivers
+    for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+        const T* b_panel = g.b_packed + panel * g.k * NR + k0 * NR;
+        const int64_t n_valid = gemm_min<T>(NR, g.n - panel * NR);
+        for (int64_t r0 = 0; r0 < whole; r0 += MR)
+            gemm_microkernel<T, MR, NV, DIRECT>(kc, sliver(r0), lda, b_panel, g.c + (m0 + r0) * g.ldc + panel * NR,
+                                                g.ldc, accumulate, n_valid);
+    }
+    if (whole < mc)
+        gemm_edge<T, MR, NV, DIRECT>(mc - whole, g, kc, k0, sliver(whole), lda, g.c + (m0 + whole) * g.ldc, accumulate,
+                                     panel_begin, panel_end);
 }
 
 template <typename T, int MR, int NV>
 void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t panel_begin,
                   int64_t panel_end, T* a_workspace, int64_t kc_max, int64_t mc_max) {
-    constexpr int64_t NR = NV * Vec<T>::width;
+    // An A whose rows are contiguous along k (x W^T, dG W) is read where it lies: its MR rows are
+    // MR sequential streams, and packing them cost 5-10% of a GEMM of the recurrence's sizes.
+    const bool direct = g.a_col_stride == 1;
     for (int64_t k0 = 0; k0 < g.k; k0 += kc_max) {
         const int64_t kc = gemm_min<T>(kc_max, g.k - k0);
         const bool accumulate = g.accumulate || k0 > 0;
         for (int64_t m0 = m_begin; m0 < m_end; m0 += mc_max) {
             const int64_t mc = gemm_min<T>(mc_max, m_end - m0);
-            gemm_pack_a<T, MR>(a_workspace, g.a + m0 * g.a_row_stride + k0 * g.a_col_stride, g.a_row_stride,
-                               g.a_col_stride, mc, kc);
-            const int64_t whole = mc - mc % MR;  // rows in whole slivers
-            for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
-                const T* b_panel = g.b_packed + panel * g.k * NR + k0 * NR;
-                const int64_t n_valid = gemm_min<T>(NR, g.n - panel * NR);
-                for (int64_t r0 = 0; r0 < whole; r0 += MR) {
-                    gemm_microkernel<T, MR, NV>(kc, a_workspace + (r0 / MR) * kc * MR, b_panel,
-                                                g.c + (m0 + r0) * g.ldc + panel * NR, g.ldc, accumulate, n_valid);
-                }
+            const T* a = g.a + m0 * g.a_row_stride + k0 * g.a_col_stride;
+            if (direct) {
+                gemm_block<T, MR, NV, true>(g, m0, mc, k0, kc, a, accumulate, panel_begin, panel_end);
+            } else {
+                gemm_pack_a<T, MR>(a_workspace, a, g.a_row_stride, g.a_col_stride, mc, kc);
+                gemm_block<T, MR, NV, false>(g, m0, mc, k0, kc, a_workspace, accumulate, panel_begin, panel_end);
             }
-            if (whole < mc)
-                gemm_edge<T, MR, NV>(mc - whole, g, kc, k0, a_workspace + (whole / MR) * kc * MR,
-                                     g.c + (m0 + whole) * g.ldc, accumulate, panel_begin, panel_end);
         }
     }
 }
