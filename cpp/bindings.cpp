@@ -516,8 +516,10 @@ class PackedLstm {
         py::array x_c = contiguous(x);
         if (overlaps(h, h_out)) h = py::array(h.attr("copy")());
         if (overlaps(x_c, h_out)) x_c = py::array(x_c.attr("copy")());
-        if (dtype_ == DType::f32) run_step(f32_, batch, x_c, h, c, h_out, c_out);
-        else run_step(f64_, batch, x_c, h, c, h_out, c_out);
+        // Consecutive steps walk the weights in opposite directions (see LstmForwardStep).
+        const bool reverse = steps_taken_++ % 2 == 1;
+        if (dtype_ == DType::f32) run_step(f32_, batch, x_c, h, c, h_out, c_out, reverse);
+        else run_step(f64_, batch, x_c, h, c, h_out, c_out, reverse);
         return py::make_tuple(h_out, c_out);
     }
 
@@ -572,14 +574,14 @@ class PackedLstm {
 
     template <typename T>
     static void run_step(const LstmPackedWeights<T>& packed, int64_t batch, const py::array& x, const py::array& h,
-                         const py::array& c, py::array& h_out, py::array& c_out) {
+                         const py::array& c, py::array& h_out, py::array& c_out, bool reverse) {
         const T *px = static_cast<const T*>(x.data()), *ph = static_cast<const T*>(h.data());
         const T* pc = static_cast<const T*>(c.data());
         T* ph_out = static_cast<T*>(h_out.mutable_data());
         T* pc_out = static_cast<T*>(c_out.mutable_data());
         const int threads = ThreadPool::instance().num_threads();
         py::gil_scoped_release release;
-        lstm_step(packed, threads, batch, px, ph, pc, ph_out, pc_out);
+        lstm_step(packed, threads, batch, px, ph, pc, ph_out, pc_out, reverse);
     }
 
     template <typename T>
@@ -603,6 +605,7 @@ class PackedLstm {
     DType dtype_;
     LstmPackedWeights<float> f32_;
     LstmPackedWeights<double> f64_;
+    mutable uint64_t steps_taken_ = 0;  // changed under the GIL
 };
 
 void set_num_threads_binding(const py::object& n) {

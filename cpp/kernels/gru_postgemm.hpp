@@ -59,7 +59,8 @@ inline void gru_forward_tile(const GruForwardStep<T>& s, int64_t block, int64_t 
 
 template <typename T, int MR>
 void gru_forward_step(const GruForwardStep<T>& s, int64_t block_begin, int64_t block_end) {
-    for (int64_t block = block_begin; block < block_end; ++block) {
+    for (int64_t i = 0; i < block_end - block_begin; ++i) {
+        const int64_t block = s.reverse_blocks ? block_end - 1 - i : block_begin + i;
         int64_t b0 = 0;
         for (; b0 + MR <= s.batch; b0 += MR) gru_forward_tile<T, MR>(s, block, b0);
         for (; b0 < s.batch; ++b0) gru_forward_tile<T, 1>(s, block, b0);

@@ -63,6 +63,10 @@ struct LstmForwardStep {
     const T* peephole;     // (3, Hp): p_i, p_f on c_{t-1}, p_o on c_t; null: none
     bool identity_output;  // h_t = o * c_t instead of o * tanh(c_t)
     bool coupled_forget;   // 3-gate cells: f = 1 - i (else f = 1)
+    // Walk the blocks last to first. Steps alternate: a step then starts on the weights the
+    // previous one read last, which are still in cache when a thread's share of W_hh is up to
+    // twice the cache's size (the tiny shape: 64 KB against a 32 KB L1).
+    bool reverse_blocks;
 };
 
 // One backward step of the standard LSTM, elementwise, for all B rows.
@@ -115,6 +119,7 @@ struct GruForwardStep {
     T* h_masked_out;
     T* gates_out;
     T* hn_out;
+    bool reverse_blocks;  // as in LstmForwardStep
 };
 
 // One backward step of the GRU, elementwise, for all B rows.

@@ -118,12 +118,17 @@ inline void lstm_forward_row_tile(const LstmForwardStep<T>& s, int64_t block, in
 template <typename T, int MR, int NG>
 void lstm_forward_step(const LstmForwardStep<T>& s, int64_t block_begin, int64_t block_end) {
     const int64_t whole = s.batch - s.batch % MR;  // rows in whole MR-row tiles
-    for (int64_t block = block_begin; block < block_end; ++block)
+    const int64_t blocks = block_end - block_begin;
+    for (int64_t i = 0; i < blocks; ++i) {
+        const int64_t block = s.reverse_blocks ? block_end - 1 - i : block_begin + i;
         for (int64_t b0 = 0; b0 < whole; b0 += MR) lstm_forward_tile<T, MR, NG>(s, block, b0);
+    }
     for (int64_t row = whole; row < s.batch; ++row) {
-        int64_t block = block_begin;
-        for (; block + 2 <= block_end; block += 2) lstm_forward_row_tile<T, 2, NG>(s, block, row);
-        if (block < block_end) lstm_forward_row_tile<T, 1, NG>(s, block, row);
+        // Pairs of blocks from the walk's start; a block left over comes last.
+        int64_t i = 0;
+        for (; i + 2 <= blocks; i += 2)
+            lstm_forward_row_tile<T, 2, NG>(s, s.reverse_blocks ? block_end - 2 - i : block_begin + i, row);
+        if (i < blocks) lstm_forward_row_tile<T, 1, NG>(s, s.reverse_blocks ? block_begin : block_end - 1, row);
     }
 }
 

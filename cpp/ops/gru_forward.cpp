@@ -122,6 +122,7 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
             step.h_masked_out = mask ? recurrent_rows + at * H : nullptr;
             step.gates_out = record ? xproj + at * G : nullptr;  // training: one window from row 0
             step.hn_out = record ? record->hn_values.data() + at * Hp : nullptr;
+            step.reverse_blocks = t % 2 == 1;
             if (block_begin < block_end) kernels.gru_forward_step(step, block_begin, block_end);
             team.sync();
         }

@@ -105,10 +105,11 @@ void lstm_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, 
                   const T* h0, const T* c0, T* y, T* h_n, T* c_n, LstmTrainingRecord<T>* record);
 
 // One step for B rows: x_t (B, D), h, c (B, H) -> h_out, c_out (B, H). h_out must not
-// overlap h; c_out may be c. Packed with for_steps.
+// overlap h; c_out may be c. Packed with for_steps. A caller of consecutive steps alternates
+// reverse_blocks, so each step starts on the weights the last one read last, still in cache.
 template <typename T>
 void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t batch, const T* x_t, const T* h, const T* c,
-               T* h_out, T* c_out);
+               T* h_out, T* c_out, bool reverse_blocks);
 
 // dy, dh_n, dc_n may be null (zeros); dy past a sequence's length is ignored and dx there
 // is zero. dpeephole (3, H) is written when the forward pass had peepholes, dw_hr (P, H) when it

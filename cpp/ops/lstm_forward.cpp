@@ -269,6 +269,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             step.peephole = packed.peephole.size() ? packed.peephole.data() : nullptr;
             step.identity_output = packed.identity_output;
             step.coupled_forget = packed.coupled_forget;
+            step.reverse_blocks = t % 2 == 1;
             if (block_begin < block_end) kernels.lstm_forward_step[NG - 3](step, block_begin, block_end);
             team.sync();
             if (!P) continue;
@@ -305,7 +306,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
 
 template <typename T>
 void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const T* x_t, const T* h, const T* c,
-               T* h_out, T* c_out) {
+               T* h_out, T* c_out, bool reverse_blocks) {
     const Kernels<T>& kernels = *packed.kernels;
     const int64_t D = packed.input, H = packed.hidden, Hp = packed.hidden_padded, blocks = Hp / kernels.vector_width;
     // The kernel reads and writes c with whole vectors: give it padded rows.
@@ -333,6 +334,7 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
     step.peephole = packed.peephole.size() ? packed.peephole.data() : nullptr;
     step.identity_output = packed.identity_output;
     step.coupled_forget = packed.coupled_forget;
+    step.reverse_blocks = reverse_blocks;
 
     const LstmDims dims{1, B, D, H};
     threads = lstm_threads_for(threads, dims, blocks);
@@ -354,7 +356,7 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
     template void lstm_forward_packed<T>(const LstmPackedWeights<T>&, int, const LstmDims&,                      \
                                          const LstmSequenceOptions<T>&, const T*, const T*, const T*, const T*,  \
                                          const T*, const T*, T*, T*, T*, LstmTrainingRecord<T>*);                \
-    template void lstm_step<T>(const LstmPackedWeights<T>&, int, int64_t, const T*, const T*, const T*, T*, T*);
+    template void lstm_step<T>(const LstmPackedWeights<T>&, int, int64_t, const T*, const T*, const T*, T*, T*, bool);
 FAST_LSTM_INSTANTIATE(float)
 FAST_LSTM_INSTANTIATE(double)
 #undef FAST_LSTM_INSTANTIATE
