@@ -184,9 +184,11 @@ void gemm_block(const GemmArgs<T>& g, int64_t m0, int64_t mc, int64_t k0, int64_
 template <typename T, int MR, int NV>
 void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t panel_begin,
                   int64_t panel_end, T* a_workspace, int64_t kc_max, int64_t mc_max) {
-    // An A whose rows are contiguous along k (x W^T, dG W) is read where it lies: its MR rows are
-    // MR sequential streams, and packing them cost 5-10% of a GEMM of the recurrence's sizes.
-    const bool direct = g.a_col_stride == 1;
+    // An A whose rows are contiguous along k (x W^T, dG W) is read where it lies when few panels
+    // will read it: packing would cost 5-10% of such a GEMM (the per-step dh = dG W_hh of the
+    // backward). Many panels re-read the block once each, and that goes faster from one
+    // contiguous packed stream than from MR rows a row stride apart.
+    const bool direct = g.a_col_stride == 1 && panel_end - panel_begin <= 16;
     for (int64_t k0 = 0; k0 < g.k; k0 += kc_max) {
         const int64_t kc = gemm_min<T>(kc_max, g.k - k0);
         const bool accumulate = g.accumulate || k0 > 0;
