@@ -83,7 +83,7 @@ constexpr auto worker_spin = std::chrono::microseconds(100);
 // scheduler moves one of them away only after a few ms; until then every barrier of the
 // region is a context switch (a tiny-shape call measured 10x slower). A worker that finds
 // itself on its caller's core moves to another allowed core, then allows all of them again.
-void move_off_core(int busy_core, int member) {
+static void move_off_core(int busy_core, int member) {
 #if defined(__linux__) && defined(CPU_COUNT)
     if (busy_core < 0 || sched_getcpu() != busy_core) return;
     cpu_set_t allowed;
