@@ -2,9 +2,10 @@
 //
 // C[M, N] (+)= A[M, K] B[K, N]. B comes packed once by the caller
 // (ops/packing.cpp) as panels [N / NR][K][NR], zero-padded. An A with contiguous
-// rows is read in place; any other A is packed here per (MC x KC) block into
-// [MC / MR][KC][MR], so the microkernel reads it contiguously whatever its strides
-// (this is how A^T products such as dW = dG^T X are done without a transpose copy).
+// rows is read in place when few panels read it (see gemm_blocked); otherwise A is
+// packed here per (MC x KC) block into [MC / MR][KC][MR], so the microkernel reads it
+// contiguously whatever its strides (this is how A^T products such as dW = dG^T X are
+// done without a transpose copy).
 //
 // Determinism: every C element is summed over k in the same order (KC blocks
 // ascending, k ascending within) whichever rows and panels a thread is given,
@@ -18,7 +19,6 @@ inline int64_t gemm_min(int64_t a, int64_t b) {
 
 // Packs rows [0, rows) x cols [0, cols) of A (strided) into MR-row slivers. A last sliver
 // of fewer rows keeps the MR stride but is not zero-filled: only its valid rows are read.
-// (gemm_blocked reads an A with contiguous rows in place: this is for the other strides.)
 template <typename T, int MR>
 void gemm_pack_a(T* dst, const T* a, int64_t row_stride, int64_t col_stride, int64_t rows, int64_t cols) {
     if (row_stride == 1) {

@@ -85,7 +85,8 @@ struct LstmPackedWeights {
 // for_steps: also pack w_ih_fused (needed by lstm_step only).
 template <typename T>
 void lstm_pack_weights(const Kernels<T>& kernels, int threads, int64_t input, int64_t hidden, const T* w_ih,
-                       const T* w_hh, const T* bias, const LstmCellOptions<T>& cell, bool for_steps, LstmPackedWeights<T>* packed);
+                       const T* w_hh, const T* bias, const LstmCellOptions<T>& cell, bool for_steps,
+                       LstmPackedWeights<T>* packed);
 
 // h0, c0 may be null (zeros); record null = inference (nothing saved). w_ih, w_hh and w_hr
 // (null without a projection) are the raw weights, read only when recording (backward wants
