@@ -814,6 +814,17 @@ the cost of one step, for streaming inference.)doc")
               return previous;
           },
           py::arg("name"), "Test hook: switch the active kernel path; returns the previous one.");
+    m.def("_force_recurrent_product", [](const std::string& name) {
+              static const char* names[] = {"auto", "fused", "gemm"};
+              int choice = 0;
+              while (choice < 3 && name != names[choice]) ++choice;
+              if (choice == 3) throw py::value_error("name must be one of 'auto', 'fused', 'gemm', got '" + name + "'");
+              return std::string(names[static_cast<int>(force_recurrent_product(static_cast<RecurrentProduct>(choice)))]);
+          },
+          py::arg("name"),
+          "Test hook: how sequence steps compute the recurrent product from the next packing on\n"
+          "('fused' tile, 'gemm' then the cell update where the gate count allows, or 'auto' by\n"
+          "shape); returns the previous choice.");
     m.def("_sigmoid", [](const py::object& x) { return elementwise(x, false); }, py::arg("x"),
           "Test hook: the SIMD sigmoid of the active path, elementwise.");
     m.def("_tanh", [](const py::object& x) { return elementwise(x, true); }, py::arg("x"),

@@ -32,6 +32,16 @@ def each_isa(request):
     fast_lstm._force_isa(previous)
 
 
+@pytest.fixture(params=["fused", "gemm"])
+def each_recurrent_product(request):
+    """Runs an LSTM test with the steps' recurrent product in the fused tile, then as a GEMM before
+    the cell update (where the cell's gate count allows it; left alone, the shape decides), and
+    restores the automatic choice."""
+    previous = fast_lstm._force_recurrent_product(request.param)
+    yield request.param
+    fast_lstm._force_recurrent_product(previous)
+
+
 @pytest.fixture
 def restore_num_threads():
     """Lets a test change the thread count without leaking it into the tests that follow."""

@@ -30,7 +30,7 @@ def options_for(cell, H, dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}-B{}-D{}-H{}".format(*s))
 @pytest.mark.parametrize("cell", list(CELLS))
-def test_matches_reference(each_isa, cell, shape, dtype):
+def test_matches_reference(each_isa, each_recurrent_product, cell, shape, dtype):
     p = random_lstm_problem(*shape, dtype, seed=sum(shape))
     if cell in ("no-forget-gate", "cifg"):
         p = three_gate_problem(p)
@@ -70,7 +70,7 @@ def test_textbook_equations_with_zero_g_rows(each_isa):
     np.testing.assert_allclose(h_n, y[-1], rtol=0, atol=0)
 
 
-def test_gradients_match_finite_differences_with_lengths_and_peepholes(each_isa):
+def test_gradients_match_finite_differences_with_lengths_and_peepholes(each_isa, each_recurrent_product):
     p = random_lstm_problem(4, 3, 3, 5, np.float64, seed=17)
     lengths = np.array([4, 0, 3])
     inputs = [a.copy() for a in p[:6]] + [np.random.default_rng(2).uniform(-0.5, 0.5, (3, 5))]
@@ -105,7 +105,7 @@ def test_lengths_give_each_sequence_its_own_result(each_isa):
         np.testing.assert_allclose(c_n[b], alone[2][0], rtol=1e-13, atol=1e-14)
 
 
-def test_one_and_two_threads_are_bitwise_equal(each_isa, restore_num_threads):
+def test_one_and_two_threads_are_bitwise_equal(each_isa, each_recurrent_product, restore_num_threads):
     p = random_lstm_problem(10, 24, 64, 96, np.float32, seed=5)
     lengths = np.random.default_rng(7).integers(0, 11, 24)
     results = []

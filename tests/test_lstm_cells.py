@@ -40,7 +40,7 @@ def run(p, peephole, identity, training=True, **options):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}-B{}-D{}-H{}".format(*s))
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_variants_match_reference(each_isa, variant, shape, dtype):
+def test_variants_match_reference(each_isa, each_recurrent_product, variant, shape, dtype):
     options = VARIANTS[variant]
     p = random_lstm_problem(*shape, dtype, seed=sum(shape))
     peephole = peephole_weights(shape[3], dtype, seed=1) if options["peephole"] else None
@@ -68,7 +68,7 @@ def test_zero_peepholes_and_tanh_are_the_standard_cell(each_isa):
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_variant_gradients_match_finite_differences(each_isa, variant):
+def test_variant_gradients_match_finite_differences(each_isa, each_recurrent_product, variant):
     options = VARIANTS[variant]
     p = random_lstm_problem(4, 3, 3, 5, np.float64, seed=17)
     lengths = np.array([4, 2, 3])
@@ -88,7 +88,7 @@ def test_variant_gradients_match_finite_differences(each_isa, variant):
         assert_close(name, analytic, numeric, np.float64, FINITE_DIFFERENCE_TOL)
 
 
-def test_one_and_two_threads_are_bitwise_equal_with_peepholes(each_isa, restore_num_threads):
+def test_one_and_two_threads_are_bitwise_equal_with_peepholes(each_isa, each_recurrent_product, restore_num_threads):
     p = random_lstm_problem(10, 24, 64, 96, np.float32, seed=5)
     peephole = peephole_weights(96, np.float32, seed=6)
     results = []

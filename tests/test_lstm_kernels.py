@@ -98,7 +98,7 @@ def reference_backward(shape, dtype, with_state, upstream):
 @pytest.mark.parametrize("with_state", [True, False], ids=["h0,c0", "no-h0,c0"])
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("shape", SHAPES, ids=shape_id)
-def test_matches_reference(each_isa, shape, dtype, with_state, upstream):
+def test_matches_reference(each_isa, each_recurrent_product, shape, dtype, with_state, upstream):
     p, expected_outputs = reference_forward(shape, dtype, with_state)
 
     for training in (False, True):
@@ -142,7 +142,7 @@ def assert_forward_and_backward_match_reference(p, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("batch", range(1, 14))
-def test_every_batch_remainder_matches_reference(each_isa, batch, dtype):
+def test_every_batch_remainder_matches_reference(each_isa, each_recurrent_product, batch, dtype):
     """The per-step dh GEMM has B rows: B = 1..13 leaves every remainder of the GEMM's row tile
     (6 on AVX2, 12 on AVX-512, 4 portable), which runs a kernel of its own."""
     p = random_lstm_problem(3, batch, 5, 7, dtype, seed=batch)
@@ -213,7 +213,7 @@ def test_matches_torch_lstm(torch, each_isa, shape, dtype, with_state):
 
 
 @pytest.mark.parametrize("shape", [(4, 3, 5, 7), (2, 1, 3, 2)], ids=shape_id)
-def test_gradients_match_central_finite_differences(each_isa, shape):
+def test_gradients_match_central_finite_differences(each_isa, each_recurrent_product, shape):
     """Every entry of every gradient against (L(v + eps) - L(v - eps)) / 2eps, in float64."""
     p = random_lstm_problem(*shape, np.float64, seed=11)
     _, _, _, cache = forward(p)
@@ -248,7 +248,7 @@ def assert_all_equal(results, expected_results):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("shape", [(20, 16, 64, 96), (8, 1, 40, 300), (5, 7, 33, 100)], ids=shape_id)
-def test_one_and_two_threads_are_bitwise_equal(each_isa, restore_num_threads, shape, dtype):
+def test_one_and_two_threads_are_bitwise_equal(each_isa, each_recurrent_product, restore_num_threads, shape, dtype):
     p = random_lstm_problem(*shape, dtype, seed=shape)
     fast_lstm.set_num_threads(1)
     one_thread = run_forward_backward(p)
@@ -265,6 +265,30 @@ def test_inputs_are_not_modified(each_isa, dtype):
     forward(p, with_state=False, training=False)
     for name, original, after in zip(p._fields, before, p):
         assert np.array_equal(original, after), f"{name} was modified"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_the_two_recurrent_products_both_match_the_reference(each_isa, dtype):
+    """The fused tile and the GEMM before the cell update sum in different orders: both are near the
+    reference, and their bits differ, which shows that the test hook the tests above are parametrized
+    by does switch between them."""
+    p = random_lstm_problem(6, 7, 20, 40, dtype, seed=11)
+    expected = lstm_forward_ref(p.x, p.w_ih, p.w_hh, p.b, p.h0, p.c0)[0]
+    outputs = {}
+    for name in ("fused", "gemm"):
+        previous = fast_lstm._force_recurrent_product(name)
+        try:
+            outputs[name] = fast_lstm.lstm_forward(p.x, p.w_ih, p.w_hh, p.b, p.h0, p.c0)[0]
+        finally:
+            fast_lstm._force_recurrent_product(previous)
+        assert_close(f"y ({name})", outputs[name], expected, dtype, FORWARD_TOL[dtype])
+    assert not np.array_equal(outputs["fused"], outputs["gemm"])
+
+
+def test_a_bad_recurrent_product_name_is_refused():
+    with pytest.raises(ValueError, match="name must be one of 'auto', 'fused', 'gemm', got 'blas'"):
+        fast_lstm._force_recurrent_product("blas")
+    assert fast_lstm._force_recurrent_product("auto") == "auto"
 
 
 def every_other_element(a):

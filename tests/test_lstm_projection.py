@@ -44,7 +44,7 @@ def kernel_options(cell, p):
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "T{}-B{}-D{}-H{}-P{}".format(*s))
 @pytest.mark.parametrize("cell", list(CELLS))
-def test_matches_reference(each_isa, cell, shape, dtype):
+def test_matches_reference(each_isa, each_recurrent_product, cell, shape, dtype):
     gates = 3 if cell in ("no-forget-gate", "cifg") else 4
     p = problem(*shape, dtype, seed=sum(shape), gates=gates)
     options = kernel_options(cell, p)
@@ -62,7 +62,7 @@ def test_matches_reference(each_isa, cell, shape, dtype):
         assert_close(name, actual, expected_gradient, dtype, GRADIENT_TOL[dtype])
 
 
-def test_gradients_match_finite_differences_with_lengths_mask_and_peepholes(each_isa):
+def test_gradients_match_finite_differences_with_lengths_mask_and_peepholes(each_isa, each_recurrent_product):
     p = problem(4, 3, 3, 5, 2, np.float64, seed=17)
     lengths = np.array([4, 1, 3])
     mask = np.random.default_rng(2).uniform(0.5, 1.5, (3, 2))
@@ -133,7 +133,7 @@ def test_matches_torch_proj_size(torch, each_isa, lengths, dtype):
         assert_close(name, actual, wanted.numpy(), dtype, {np.float32: 1e-4, np.float64: 1e-12}[dtype])
 
 
-def test_one_and_two_threads_are_bitwise_equal(each_isa, restore_num_threads):
+def test_one_and_two_threads_are_bitwise_equal(each_isa, each_recurrent_product, restore_num_threads):
     p = problem(10, 24, 64, 96, 40, np.float32, seed=5)
     mask = np.random.default_rng(6).uniform(0, 2, (24, 40)).astype(np.float32)
     lengths = np.random.default_rng(7).integers(0, 11, 24)

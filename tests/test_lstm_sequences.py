@@ -78,7 +78,7 @@ def assert_matches(outputs, grads, expected_outputs, expected_grads, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("case", CASES, ids=case_id)
-def test_lengths_match_each_sequence_run_alone(each_isa, case, dtype):
+def test_lengths_match_each_sequence_run_alone(each_isa, each_recurrent_product, case, dtype):
     shape, lengths = case
     p = random_lstm_problem(*shape, dtype, seed=3)
     outputs, grads = run(p, np.array(lengths))
@@ -91,7 +91,7 @@ def test_lengths_match_each_sequence_run_alone(each_isa, case, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 @pytest.mark.parametrize("case", CASES[:3], ids=case_id)
-def test_recurrent_mask_matches_the_reference(each_isa, case, dtype):
+def test_recurrent_mask_matches_the_reference(each_isa, each_recurrent_product, case, dtype):
     shape, lengths = case
     p = random_lstm_problem(*shape, dtype, seed=4)
     mask = random_mask(shape[1], shape[3], dtype)
@@ -134,7 +134,7 @@ def test_inference_and_training_forward_agree(each_isa):
         np.testing.assert_array_equal(a, b)
 
 
-def test_gradients_with_lengths_and_mask_match_finite_differences(each_isa):
+def test_gradients_with_lengths_and_mask_match_finite_differences(each_isa, each_recurrent_product):
     p = random_lstm_problem(4, 3, 3, 5, np.float64, seed=13)
     lengths, mask = np.array([2, 4, 3]), random_mask(3, 5, np.float64)
     _, grads = run(p, lengths, mask)
@@ -176,7 +176,7 @@ def test_lengths_match_torch_packed_sequences(torch, each_isa, dtype):
     assert_matches(outputs, grads, expected_outputs, [g.numpy() for g in expected_grads], dtype)
 
 
-def test_one_and_two_threads_are_bitwise_equal_with_lengths_and_mask(each_isa, restore_num_threads):
+def test_one_and_two_threads_are_bitwise_equal_with_lengths_and_mask(each_isa, each_recurrent_product, restore_num_threads):
     p = random_lstm_problem(20, 24, 64, 96, np.float32, seed=30)  # big enough to use two threads
     lengths = np.random.default_rng(1).integers(0, 21, size=24)
     mask = random_mask(24, 96, np.float32)
@@ -232,7 +232,7 @@ def test_bad_recurrent_masks_are_refused(mask, error, message):
 
 
 @pytest.mark.parametrize("lengths", [None, [9, 3, 0, 7] * 10], ids=["full", "lengths"])
-def test_inference_projects_in_windows_with_the_training_result(each_isa, lengths):
+def test_inference_projects_in_windows_with_the_training_result(each_isa, each_recurrent_product, lengths):
     """Inference projects the inputs ~4 MB of rows ahead: at H=1024 that is 256 float32 rows, so
     this batch (360 rows) takes two windows or more, where training projects all rows at once."""
     import reference_gru

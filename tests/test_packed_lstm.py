@@ -36,7 +36,7 @@ def test_steps_carry_state_like_the_reference(each_isa, shape, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_forward_is_bitwise_lstm_forward(each_isa, shape, dtype):
+def test_forward_is_bitwise_lstm_forward(each_isa, each_recurrent_product, shape, dtype):
     p = random_lstm_problem(*shape, dtype, seed=4)
     packed = fast_lstm.PackedLSTM(p.w_ih, p.w_hh, p.b)
     expected = fast_lstm.lstm_forward(p.x, p.w_ih, p.w_hh, p.b, p.h0, p.c0)[:3]

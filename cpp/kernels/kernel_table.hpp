@@ -35,7 +35,8 @@ struct GemmArgs {
 //   bias    (4*Hp)     b, gate-interleaved
 //   h_prev  (B, R)     row stride ld_h_prev; R = recurrent_depth: H, or P with a projection
 //   c_prev  (B, Hp)
-//   w_hh    packed     [unit block][R][i f g o][VL]
+//   w_hh    packed     [unit block][R][i f g o][VL]; or null, and then xproj_t already holds
+//                      x_t W_ih^T + h_{t-1} W_hh^T (the driver ran the recurrent product as a GEMM)
 //   h_out   (B, H)     row stride ld_h_out (with a projection: o * tanh(c_t), which the driver projects)
 //   recurrent_mask (B, H), h_masked_out (B, H): when not null, h_t * mask is also written
 //                      (row stride ld_h_out), the operand of the next step's recurrence

@@ -71,7 +71,10 @@ struct LstmPackedWeights {
     int64_t input = 0, hidden = 0, hidden_padded = 0;
     AlignedBuffer<T> w_ih_gemm;   // W_ih^T, gate-interleaved, as GEMM B panels: the all-steps input projection
     AlignedBuffer<T> w_ih_fused;  // [unit block][D][NG gates][VL]: the input product inside single steps
-    AlignedBuffer<T> w_hh_fused;  // [unit block][R][NG gates][VL], R = P with a projection, else H
+    AlignedBuffer<T> w_hh_fused;  // [unit block][R][NG gates][VL], R = P with a projection, else H;
+                                  // empty when sequences use w_hh_gemm and no single step will run
+    AlignedBuffer<T> w_hh_gemm;   // W_hh^T, gate-interleaved, as GEMM B panels: a sequence step's
+                                  // recurrent product as a GEMM; empty when the fused tile does it
     AlignedBuffer<T> bias;        // (NG*Hp) gate-interleaved
     AlignedBuffer<T> peephole;    // (3, Hp); empty without peepholes
     bool identity_output = false;
@@ -118,6 +121,11 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t batch, c
 template <typename T>
 void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy, const T* dh_n, const T* dc_n,
                    T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0, T* dpeephole, T* dw_hr);
+
+// How a sequence step computes h_{t-1} W_hh^T: chosen per shape (automatic), or forced, for
+// tests of both paths. The choice is read when weights are packed. Returns the previous one.
+enum class RecurrentProduct { automatic, fused, gemm };
+RecurrentProduct force_recurrent_product(RecurrentProduct choice);
 
 // Threads worth using for a recurrence whose step costs this many flops.
 int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks);

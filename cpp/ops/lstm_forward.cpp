@@ -1,7 +1,9 @@
 // Forward driver: one GEMM for the input projection of all steps, then per step the
-// fused recurrent GEMM + cell update, hidden-unit blocks split across threads with
-// one barrier per step.
+// recurrent product and the cell update (fused in one tile, or a GEMM then the update when
+// the tile's weights outgrow L1), hidden-unit blocks split across threads with one barrier
+// per step.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 
@@ -23,6 +25,28 @@ int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks)
     return threads < 1 ? 1 : threads;
 }
 
+namespace {
+std::atomic<RecurrentProduct> recurrent_product_choice{RecurrentProduct::automatic};
+}  // namespace
+
+RecurrentProduct force_recurrent_product(RecurrentProduct choice) { return recurrent_product_choice.exchange(choice); }
+
+// A sequence step's recurrent product as a GEMM into the projected inputs, then the cell update
+// as its own pass, in place of the fused tile. The tile's panel of one unit block, R x NG*VL, is
+// read again by every MR-row tile; once it outgrows L1 (R = 256 at AVX2's 32 columns: 32 KB)
+// AVX2's 2-row tile needs 16 bytes of weights from L2 per FMA, the GEMM's 6 x 16 tile 5.
+// Measured on Zen 3 (AVX2): 2-8% off the forward at H = 256-512, a tie at H = 128.
+// The GEMM columns of a thread must be its whole unit blocks: NG*VL a multiple of nr.
+template <typename T>
+bool recurrent_gemm_pays(int64_t gates, int64_t vector_width, int64_t nr, int64_t recurrent_depth) {
+    if ((gates * vector_width) % nr) return false;
+    switch (recurrent_product_choice.load()) {
+        case RecurrentProduct::fused: return false;
+        case RecurrentProduct::gemm: return true;
+        default: return recurrent_depth * gates * vector_width * int64_t(sizeof(T)) > (int64_t(24) << 10);
+    }
+}
+
 template <typename T>
 void lstm_pack_weights(const Kernels<T>& kernels, int threads, int64_t D, int64_t H, const T* w_ih,
                        const T* w_hh, const T* bias, const LstmCellOptions<T>& cell, bool for_steps,
@@ -37,14 +61,18 @@ void lstm_pack_weights(const Kernels<T>& kernels, int threads, int64_t D, int64_
     packed->input = D;
     packed->hidden = H;
     packed->hidden_padded = Hp;
+    const bool recurrent_gemm = recurrent_gemm_pays<T>(NG, VL, nr, R);
     packed->w_ih_gemm = AlignedBuffer<T>(packed_b_size(D, G, nr));
-    packed->w_hh_fused = AlignedBuffer<T>(packed_b_size(R, G, NG * VL));
+    if (for_steps || !recurrent_gemm) packed->w_hh_fused = AlignedBuffer<T>(packed_b_size(R, G, NG * VL));
+    if (recurrent_gemm) packed->w_hh_gemm = AlignedBuffer<T>(packed_b_size(R, G, nr));
     packed->bias = AlignedBuffer<T>(G);
     if (for_steps) packed->w_ih_fused = AlignedBuffer<T>(packed_b_size(D, G, NG * VL));
     if (P) packed->w_hr_gemm = AlignedBuffer<T>(packed_b_size(H, P, nr));
 
-    pack_gate_weights(threads, NG, H, D, R, VL, nr, w_ih, w_hh, packed->w_ih_gemm.data(), packed->w_hh_fused.data(),
-                      for_steps ? packed->w_ih_fused.data() : nullptr);
+    auto data_or_null = [](AlignedBuffer<T>& buffer) { return buffer.size() ? buffer.data() : nullptr; };
+    pack_gate_weights(threads, NG, H, D, R, VL, nr, w_ih, w_hh, packed->w_ih_gemm.data(),
+                      data_or_null(packed->w_hh_fused), data_or_null(packed->w_hh_gemm),
+                      data_or_null(packed->w_ih_fused));
     if (P) pack_b_panels(packed->w_hr_gemm.data(), cell.w_hr, 1, H, H, P, nr, 0, ceil_div(P, nr));
     interleave_gate_rows(packed->bias.data(), bias, NG, H, 1, VL);
     packed->identity_output = cell.identity_output;
@@ -211,6 +239,8 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     if (c0)
         for (int64_t j = 0; j < B; ++j) copy_rows(cells + j * Hp, Hp, c0 + rows.order[j] * H, H, 1, H);
 
+    const bool recurrent_gemm = packed.w_hh_gemm.size() > 0;
+    const int64_t panels_per_block = NG * VL / nr;  // whole with recurrent_gemm (recurrent_gemm_pays)
     threads = lstm_threads_for(threads, dims, blocks);
     AlignedBuffer<T> a_workspace(threads * kernels.gemm_mc * kernels.gemm_kc);
 
@@ -243,7 +273,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             step.hidden_padded = Hp;
             step.xproj_t = xproj + (at - window_first_row) * G;
             step.bias = packed.bias.data();
-            step.w_hh_packed = packed.w_hh_fused.data();
+            step.w_hh_packed = recurrent_gemm ? nullptr : packed.w_hh_fused.data();
             step.h_prev = t == 0 ? recurrent_initial : recurrent_rows + previous * R;
             step.ld_h_prev = R;
             step.recurrent_depth = R;
@@ -270,6 +300,13 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             step.identity_output = packed.identity_output;
             step.coupled_forget = packed.coupled_forget;
             step.reverse_blocks = t % 2 == 1;
+            if (recurrent_gemm && block_begin < block_end) {
+                // This thread's columns of x_t W_ih^T += h_{t-1} W_hh^T: its own unit blocks only.
+                const GemmArgs<T> recurrent{step.h_prev, step.ld_h_prev, 1, packed.w_hh_gemm.data(),
+                                            xproj + (at - window_first_row) * G, G, count, G, R, true};
+                kernels.gemm(recurrent, 0, count, block_begin * panels_per_block,
+                             block_end * panels_per_block, workspace);
+            }
             if (block_begin < block_end) kernels.lstm_forward_step[NG - 3](step, block_begin, block_end);
             team.sync();
             if (!P) continue;

@@ -107,16 +107,18 @@ void pack_gate_panels(T* dst, const T* w, int64_t gates, int64_t hidden, int64_t
 template <typename T>
 void pack_gate_weights(int threads, int64_t gates, int64_t hidden, int64_t input, int64_t recurrent,
                        int64_t vector_width, int64_t nr, const T* w_ih, const T* w_hh, T* w_ih_gemm, T* w_hh_fused,
-                       T* w_ih_fused) {
+                       T* w_hh_gemm, T* w_ih_fused) {
     const int64_t columns = gates * round_up(hidden, vector_width), tile = gates * vector_width;
     // Packing reads and writes each weight once: a second core pays from about 1 MB of them.
-    const int64_t bytes = sizeof(T) * gates * hidden * (recurrent + input * (w_ih_fused ? 2 : 1));
+    const int64_t copies = (w_hh_fused ? 1 : 0) + (w_hh_gemm ? 1 : 0);
+    const int64_t bytes = sizeof(T) * gates * hidden * (recurrent * copies + input * (w_ih_fused ? 2 : 1));
     ThreadPool::instance().run(bytes >= (1 << 20) ? threads : 1, [&](const Team& team) {
         int64_t begin, end;
         split_range(ceil_div(columns, nr), 1, team.size, team.index, &begin, &end);
         pack_gate_panels(w_ih_gemm, w_ih, gates, hidden, input, vector_width, nr, begin, end);
+        if (w_hh_gemm) pack_gate_panels(w_hh_gemm, w_hh, gates, hidden, recurrent, vector_width, nr, begin, end);
         split_range(columns / tile, 1, team.size, team.index, &begin, &end);
-        pack_gate_panels(w_hh_fused, w_hh, gates, hidden, recurrent, vector_width, tile, begin, end);
+        if (w_hh_fused) pack_gate_panels(w_hh_fused, w_hh, gates, hidden, recurrent, vector_width, tile, begin, end);
         if (w_ih_fused) pack_gate_panels(w_ih_fused, w_ih, gates, hidden, input, vector_width, tile, begin, end);
     });
 }
@@ -155,7 +157,7 @@ void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_stride, int
     template void pack_gate_panels<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,       \
                                       int64_t);                                                               \
     template void pack_gate_weights<T>(int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const T*,    \
-                                       const T*, T*, T*, T*);                                                 \
+                                       const T*, T*, T*, T*, T*);                                               \
     template void pack_b_panels<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t); \
     template void copy_rows<T>(T*, int64_t, const T*, int64_t, int64_t, int64_t);
 FAST_LSTM_INSTANTIATE(float)

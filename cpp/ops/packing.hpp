@@ -23,11 +23,12 @@ void pack_gate_panels(T* dst, const T* w, int64_t gates, int64_t hidden, int64_t
 
 // A cell's weights for the kernels, on `threads` threads when there are enough of them (NG gates
 // of H units, padded to vector_width): W_ih^T (D, NG*Hp) as GEMM panels of nr columns, W_hh^T
-// (R, NG*Hp) and, when w_ih_fused is not null, W_ih^T as the fused tiles' NG*VL-column panels.
+// (R, NG*Hp) as the fused tiles' NG*VL-column panels and/or as GEMM panels, and, when w_ih_fused
+// is not null, W_ih^T as fused-tile panels. A null destination is skipped.
 template <typename T>
 void pack_gate_weights(int threads, int64_t gates, int64_t hidden, int64_t input, int64_t recurrent,
                        int64_t vector_width, int64_t nr, const T* w_ih, const T* w_hh, T* w_ih_gemm, T* w_hh_fused,
-                       T* w_ih_fused);
+                       T* w_hh_gemm, T* w_ih_fused);
 
 // Elements of B (K, N), element (k, n) at b[k * row_stride + n * col_stride], laid
 // out as panels [ceil(N / nr)][K][nr] zero-padded past N. Only panels

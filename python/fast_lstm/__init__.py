@@ -30,7 +30,7 @@ from ._core import (
     lstm_forward,
     set_num_threads,
 )
-from ._core import _force_isa, _sigmoid, _tanh  # noqa: F401  (test hooks, not public API)
+from ._core import _force_isa, _force_recurrent_product, _sigmoid, _tanh  # noqa: F401  (test hooks, not public API)
 
 __all__ = [
     "GruCache",
