@@ -815,7 +815,7 @@ the cost of one step, for streaming inference.)doc")
           },
           py::arg("name"), "Test hook: switch the active kernel path; returns the previous one.");
     m.def("_force_recurrent_product", [](const std::string& name) {
-              static const char* names[] = {"auto", "fused", "gemm"};
+              static const char* names[] = {"auto", "fused", "gemm"};  // RecurrentProduct's order
               int choice = 0;
               while (choice < 3 && name != names[choice]) ++choice;
               if (choice == 3) throw py::value_error("name must be one of 'auto', 'fused', 'gemm', got '" + name + "'");

@@ -157,7 +157,7 @@ void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_stride, int
     template void pack_gate_panels<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,       \
                                       int64_t);                                                               \
     template void pack_gate_weights<T>(int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const T*,    \
-                                       const T*, T*, T*, T*, T*);                                               \
+                                       const T*, T*, T*, T*, T*);                                             \
     template void pack_b_panels<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t); \
     template void copy_rows<T>(T*, int64_t, const T*, int64_t, int64_t, int64_t);
 FAST_LSTM_INSTANTIATE(float)
