@@ -4,8 +4,10 @@ Options (after `python -m pytest bench --benchmark-only`):
   --quick            only the tiny and small shapes (plus stream and sgemm), 3 timed rounds each;
                      the same as FAST_LSTM_BENCH_QUICK=1.  For CI: under a minute.  Leaves out
                      the training epochs of test_fit_epoch.py (marker `fit`).
-  --bench-budget S   seconds of timed rounds per benchmark in a full run (default 2.0); the round
-                     count is budget / (time of one call), kept within [3, 1000].
+  --bench-budget S   seconds of timed calls per implementation and cell in a full run (default
+                     2.0), spread over 5 interleaved blocks (3 when a call takes seconds); see
+                     interleave.py.  Benchmarks timed on their own (test_cells.py, test_sgemm) get
+                     budget / (time of one call) rounds, kept within [3, 1000].
 Selection: one marker per shape (-m medium, -m "large or xlarge"), per mode (-m forward, -m train,
 -m stream, -m sgemm, -m fit), or -k on the ids, e.g. -k "medium and torch" (beware that -k large
 also matches xlarge; -m large does not).
@@ -15,17 +17,24 @@ it ran (other_cpu_load); summary.py flags rows above 15%.  The header reports th
 
 Rounds are run with benchmark.pedantic, so pytest-benchmark's own --benchmark-min-rounds,
 --benchmark-max-time and --benchmark-warmup do not apply; --bench-budget and --quick do.
+The grid's rows (test_grid.py) are timed together per cell, in interleaved blocks (interleave.py);
+their samples reach pytest-benchmark through interleave.REPLAY_CLOCK, which this file installs as
+its timer, so --benchmark-timer cannot be given.
 """
 
 from __future__ import annotations
 
+import functools
+import math
 import os
 import platform
+import statistics
 import time
 from typing import Optional
 
 import pytest
 
+import interleave
 import lstm_impls
 
 MIN_ROUNDS = 3
@@ -35,6 +44,7 @@ QUICK_ROUNDS = 3
 DEFAULT_BUDGET_S = 2.0
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_STORAGE = "file://./.benchmarks"  # pytest-benchmark's default
+DEFAULT_TIMER = "time.perf_counter"  # pytest-benchmark's default
 
 MARKERS = {
     **{name: f"the {name} shape of the grid" for name in lstm_impls.GRID},
@@ -72,8 +82,22 @@ def pytest_configure(config):
     # whatever directory pytest runs from; keep it in bench/ (see .gitignore) unless one is given.
     if config.getoption("benchmark_storage", None) == DEFAULT_STORAGE:
         config.option.benchmark_storage = "file://" + os.path.join(BENCH_DIR, ".benchmarks")
+    _install_replay_clock(config)
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def _install_replay_clock(config):
+    """Make interleave.REPLAY_CLOCK pytest-benchmark's timer (read when its session starts)."""
+    timer = config.getoption("benchmark_timer", None)
+    if timer is None:  # pytest-benchmark not loaded (-p no:benchmark): nothing to time with
+        return
+    if timer != DEFAULT_TIMER:
+        raise pytest.UsageError(
+            f"--benchmark-timer={timer}: this suite times its rounds with {DEFAULT_TIMER} and "
+            "replays them to pytest-benchmark (bench/interleave.py); leave the option out"
+        )
+    config.option.benchmark_timer = "interleave.REPLAY_CLOCK"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -200,3 +224,64 @@ def measure(request, benchmark):
             benchmark.extra_info["other_cpu_load"] = load.fraction()
 
     return _measure
+
+
+# The samples of every interleaved cell measured so far in this session, by cell key.
+_CELLS: dict[tuple, interleave.CellSamples] = {}
+
+
+def _cell_key(item) -> tuple:
+    """One cell: the same test function with the same parameters but for `impl`."""
+    params = {k: v for k, v in item.callspec.params.items() if k != "impl"}
+    return (item.originalname, tuple(sorted(params.items(), key=lambda kv: kv[0])))
+
+
+@pytest.fixture
+def interleaved(request, benchmark):
+    """interleaved(build_case, group=..., **extra_info): time this test's implementation together
+    with the other selected implementations of its cell (interleave.py), and record its samples.
+
+    The test is parametrized by `impl`; `build_case(impl)` returns that implementation's Case, or
+    raises pytest.skip (peer missing) or AssertionError (wrong output).  The first test of a cell
+    measures the whole cell; its other tests reuse the samples.
+    """
+    quick = request.config.getoption("--quick")
+    budget = request.config.getoption("--bench-budget")
+    own_impl = request.node.callspec.params["impl"]
+    key = _cell_key(request.node)
+
+    def _interleaved(build_case, *, group: str, **extra_info):
+        cell = _CELLS.get(key)
+        if cell is None:
+            impls = [
+                item.callspec.params["impl"]
+                for item in request.session.items
+                if hasattr(item, "callspec") and _cell_key(item) == key
+            ]
+            threads = dict(key[1]).get("threads", 1)
+            cell = _CELLS[key] = interleave.measure_cell(
+                {impl: functools.partial(build_case, impl) for impl in impls},
+                budget_seconds=budget,
+                quick=quick,
+                pause_between_blocks=threads > 1,
+                load_meter=lambda: OtherLoad().fraction,
+            )
+        samples = cell.of(own_impl)
+        benchmark.group = group
+        benchmark.extra_info.update(cell.info[own_impl])
+        benchmark.extra_info.update(extra_info)
+        benchmark.extra_info["rounds"] = len(samples)
+        benchmark.extra_info["interleaved_with"] = sorted(set(cell.samples) - {own_impl})
+        benchmark.extra_info["other_cpu_load"] = cell.other_cpu_load
+        with interleave.REPLAY_CLOCK.replaying(samples):
+            benchmark.pedantic(_replayed_round, rounds=len(samples), iterations=1)
+        # The replay must hand pytest-benchmark exactly these samples, or every figure is wrong.
+        if benchmark.stats is not None:  # None under --benchmark-disable
+            recorded = benchmark.stats.stats
+            assert recorded.rounds == len(samples) and math.isclose(recorded.median, statistics.median(samples))
+
+    return _interleaved
+
+
+def _replayed_round():
+    """The target of a replayed round: its duration comes from the clock, not from running it."""

@@ -100,6 +100,9 @@ except ImportError:
 IMPLS_FORWARD = ("fast_lstm", "fast_lstm_packed", "torch", "onnxruntime", "numpy")
 IMPLS_TRAIN = ("fast_lstm", "torch")
 IMPLS_STREAM = ("fast_lstm", "fast_lstm_packed", "torch")
+# The machine's limits, timed in the same cells as the LSTMs (see build_sgemm, build_sgemv).
+LIMIT_GEMM = "numpy_sgemm"
+LIMIT_STREAM = "numpy_sgemv"
 
 
 def peer_for(impl: str) -> Peer:
@@ -112,8 +115,8 @@ def peer_for(impl: str) -> Peer:
         return TORCH
     if impl == "onnxruntime":
         return ORT
-    if impl == "numpy":
-        return Peer("numpy", np, "", np.__version__)
+    if impl in ("numpy", LIMIT_GEMM, LIMIT_STREAM):
+        return Peer(impl, np, "", np.__version__)
     raise ValueError(f"unknown implementation {impl!r}")
 
 
@@ -478,3 +481,38 @@ def build_stream(impl: str, p: Problem, threads: int) -> Case:
 
 def stream_reference_last_hidden(p: Problem) -> np.ndarray:
     return numpy_lstm_forward(p.x, p.w_ih, p.w_hh, p.b, p.h0, p.c0)[1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The limits: numpy's own float32 matmul, beside the LSTMs in each cell.
+# ---------------------------------------------------------------------------------------------
+
+
+def build_sgemm(n: int = SGEMM_N) -> Case:
+    """numpy float32 matmul, n x n by n x n: the machine's practical compute limit."""
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((n, n), dtype=np.float32)
+    b = rng.standard_normal((n, n), dtype=np.float32)
+    out = np.empty((n, n), dtype=np.float32)
+
+    def run():
+        return np.matmul(a, b, out=out)
+
+    return Case(run=run, output=lambda: out, info={"n": n, "numpy_threads": numpy_thread_control()})
+
+
+def build_sgemv(s: Shape = STREAM) -> Case:
+    """The floor of a single step: numpy's float32 matrix-vector product over the step's weights,
+    [W_ih | W_hh] (4H, D+H), once per step for the stream's T steps.  At B=1 a step must read
+    every weight once (2 MB at D=H=256), so this is its memory-bound limit on this machine."""
+    rng = np.random.default_rng(0)
+    weights = rng.standard_normal((4 * s.H, s.D + s.H), dtype=np.float32)
+    inputs = [rng.standard_normal(s.D + s.H, dtype=np.float32) for _ in range(s.T)]
+    out = np.empty(4 * s.H, dtype=np.float32)
+
+    def run():
+        for v in inputs:
+            np.matmul(weights, v, out=out)
+        return out
+
+    return Case(run=run, output=lambda: out, info={"numpy_threads": numpy_thread_control()})

@@ -4,7 +4,8 @@
 
 One table per thread count.  Per row (shape, mode): fast_lstm's median time, the spread of its
 rounds (IQR / median), its GFLOP/s (matmul FLOPs, see test_grid.py), that rate as a fraction of
-the numpy sgemm rate measured in the same run, and for each peer present the ratio
+the numpy sgemm rate timed in the same cell (interleaved with it; the separate sgemm row of the run
+when the cell has none), that sgemm rate, and for each peer present the ratio
 peer median / fast_lstm median (above 1: fast_lstm is faster) with the peer's median beside it.
 Without fast_lstm in the run, the peer cells show each peer's own median and GFLOP/s.  The stream
 row is per step (its benchmark times 100 single-step calls).  The training epochs of a whole model
@@ -82,24 +83,26 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
 
     for threads in sorted({e.threads for e in entries}):
         at = [e for e in entries if e.threads == threads]
-        sgemm = next((e for e in at if e.impl == "numpy_sgemm"), None)
+        sgemm = next((e for e in at if e.impl == "numpy_sgemm" and e.mode == "sgemm"), None)
+        # The sgemm timed inside each cell, interleaved with its LSTMs: the limit of that row.
+        cell_sgemm = {(e.shape, e.mode): e for e in at if e.impl == "numpy_sgemm" and e.mode != "sgemm"}
         out.append(f"### {threads} thread{'s' if threads > 1 else ''}")
         out.append("")
         if sgemm:
             out.append(
-                f"numpy float32 matmul (the limit): {fmt_ms(sgemm.median)} ms, "
+                f"numpy float32 matmul on its own (the limit): {fmt_ms(sgemm.median)} ms, "
                 f"{sgemm.gflops:.0f} GFLOP/s{' (busy machine)' if sgemm.busy else ''}"
             )
         else:
-            out.append("numpy float32 matmul (the limit): not in this run")
+            out.append("numpy float32 matmul on its own (the limit): not in this run")
         out.append("")
         peers = [p for p in PEERS if any(e.impl == p for e in at)]
         out.append(
-            "| shape | mode | fast_lstm ms | IQR | GFLOP/s | of sgemm | "
+            "| shape | mode | fast_lstm ms | IQR | GFLOP/s | of sgemm | sgemm GFLOP/s | "
             + " | ".join(f"{p} (ratio, ms)" for p in peers)
             + " |"
         )
-        out.append("|---|---|---:|---:|---:|---:|" + "---:|" * len(peers))
+        out.append("|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(peers))
 
         by_row: dict[tuple, dict[str, Entry]] = {}
         for e in at:
@@ -131,18 +134,20 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
             label = shape + (" *" if busy else "")
             mode_label = "step (per call)" if mode == "step" else mode
             fast = row.get("fast_lstm")
+            limit = cell_sgemm.get((shape.removesuffix(" (packed)"), mode), sgemm)
             if fast:
                 cells = [
                     fmt_ms(fast.median),
                     f"{100 * fast.iqr_fraction:.0f}%",
                     f"{fast.gflops:.1f}" if fast.gflops else "-",
                 ]
-                if sgemm and fast.gflops:
-                    cells.append(f"{100 * fast.gflops / sgemm.gflops:.0f}%")
+                if limit and fast.gflops:
+                    cells.append(f"{100 * fast.gflops / limit.gflops:.0f}%")
                 else:
                     cells.append("-")
             else:
                 cells = ["-", "-", "-", "-"]
+            cells.append(f"{limit.gflops:.0f}" if limit and limit.gflops else "-")
             for p in peers:
                 e = row.get(p)
                 if e is None:
@@ -155,9 +160,11 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
             out.append(f"| {label} | {mode_label} | " + " | ".join(cells) + " |")
         out.append("")
         out.append(
-            "Ratio = peer median / fast_lstm median (above 1: fast_lstm is faster). IQR: spread "
-            "of fast_lstm's rounds, relative to its median; ratios closer to 1 than that are "
-            "noise. GFLOP/s counts matmul FLOPs only."
+            "Ratio = peer median / fast_lstm median (above 1: fast_lstm is faster); the "
+            "implementations of a row were timed in interleaved blocks, so they saw the same "
+            "drift of the machine. IQR: spread of fast_lstm's rounds, relative to its median. "
+            "GFLOP/s counts matmul FLOPs only; of sgemm: against the sgemm timed in the same "
+            "blocks (its rate in the next column)."
         )
         if any_busy:
             out.append(

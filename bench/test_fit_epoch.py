@@ -28,27 +28,30 @@ LOSS_RTOL = 1e-3
 
 @pytest.mark.fit
 @pytest.mark.parametrize("impl", fit_impls.IMPLS, ids=lambda impl: f"epoch-{impl}")
-def test_fit_epoch(measure, threads, impl):
-    peer = fit_impls.peer_for(impl)
-    if not peer.available:
-        pytest.skip(peer.reason)
+def test_fit_epoch(interleaved, threads, impl):
     problem = fit_impls.fit_problem()
     shape = problem.shape
-    case = fit_impls.BUILDERS[impl](problem, threads)
 
-    loss_before = float(case.output())
-    np.testing.assert_allclose(loss_before, fit_impls.reference_initial_loss(), rtol=LOSS_RTOL)
-    case.run()
-    loss_after = float(case.output())
-    assert math.isfinite(loss_after) and loss_after < loss_before, (
-        f"{impl}: one epoch took the loss from {loss_before} to {loss_after}"
-    )
+    def build_case(impl):
+        peer = fit_impls.peer_for(impl)
+        if not peer.available:
+            pytest.skip(peer.reason)
+        case = fit_impls.BUILDERS[impl](problem, threads)
+        loss_before = float(case.output())
+        np.testing.assert_allclose(loss_before, fit_impls.reference_initial_loss(), rtol=LOSS_RTOL)
+        case.run()
+        loss_after = float(case.output())
+        assert math.isfinite(loss_after) and loss_after < loss_before, (
+            f"{impl}: one epoch took the loss from {loss_before} to {loss_after}"
+        )
+        case.info.update(loss_before=loss_before, loss_after_one_epoch=loss_after)
+        return case
 
-    measure(
-        case,
+    interleaved(
+        build_case,
         group=f"fit epoch {threads}T",
         impl=impl,
-        version=peer.version,
+        version=fit_impls.peer_for(impl).version,
         shape=shape.name,
         mode="epoch",
         B=shape.B,
@@ -59,6 +62,4 @@ def test_fit_epoch(measure, threads, impl):
         batches=fit_impls.SAMPLES // shape.B,
         threads=threads,
         flops=fit_impls.epoch_flops(),
-        loss_before=loss_before,
-        loss_after_one_epoch=loss_after,
     )

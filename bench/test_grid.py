@@ -3,9 +3,12 @@
   python -m pytest bench --benchmark-only [--quick] [-m SHAPE] --benchmark-json=results.json
   python bench/summary.py results.json
 
-Every benchmark records in extra_info: impl, shape, mode, B, T, D, H, threads and flops (matmul
-FLOPs: forward 2*B*T*4H*(D+H), training step 3x), and is grouped by "shape mode threads", so
-pytest-benchmark's own table puts the implementations of one cell side by side.
+A cell is one shape, mode and thread count.  The implementations of a cell, and numpy's sgemm (the
+limit; numpy's sgemv for the stream), are timed together in interleaved blocks (interleave.py), so
+that their ratios hold on a machine whose speed drifts.  Every benchmark records in extra_info:
+impl, shape, mode, B, T, D, H, threads and flops (matmul FLOPs: forward 2*B*T*4H*(D+H), training
+step 3x), and is grouped by "shape mode threads", so pytest-benchmark's own table puts the
+implementations of one cell side by side.
 Before timing, each implementation's y is checked against the numpy reference (untimed), so a
 row never times something other than the LSTM it names.
 """
@@ -27,7 +30,7 @@ def _grid_params():
     for shape in GRID.values():
         for mode in lstm_impls.MODES:
             impls = lstm_impls.IMPLS_FORWARD if mode == "forward" else lstm_impls.IMPLS_TRAIN
-            for impl in impls:
+            for impl in (*impls, lstm_impls.LIMIT_GEMM):
                 params.append(
                     pytest.param(
                         shape,
@@ -48,20 +51,26 @@ def _skip_if_absent(impl: str):
 
 
 @pytest.mark.parametrize(("shape", "mode", "impl"), _grid_params())
-def test_lstm(measure, threads, shape, mode, impl):
-    peer = _skip_if_absent(impl)
-    problem = lstm_impls.problem(shape)
-    case = lstm_impls.BUILDERS[impl](problem, mode, threads)
-    with case.context():
-        y = np.asarray(case.output())
-    np.testing.assert_allclose(y, lstm_impls.reference_output(shape), rtol=RTOL, atol=ATOL)
+def test_lstm(interleaved, threads, shape, mode, impl):
+    def build_case(impl):
+        _skip_if_absent(impl)
+        if impl == lstm_impls.LIMIT_GEMM:
+            return lstm_impls.build_sgemm()
+        case = lstm_impls.BUILDERS[impl](lstm_impls.problem(shape), mode, threads)
+        with case.context():
+            y = np.asarray(case.output())
+        np.testing.assert_allclose(y, lstm_impls.reference_output(shape), rtol=RTOL, atol=ATOL)
+        return case
 
-    flops = shape.forward_flops() * (lstm_impls.TRAIN_FLOPS_FACTOR if mode == "train" else 1)
-    measure(
-        case,
+    if impl == lstm_impls.LIMIT_GEMM:
+        flops = 2 * lstm_impls.SGEMM_N**3
+    else:
+        flops = shape.forward_flops() * (lstm_impls.TRAIN_FLOPS_FACTOR if mode == "train" else 1)
+    interleaved(
+        build_case,
         group=f"{shape.name} {mode} {threads}T",
         impl=impl,
-        version=peer.version,
+        version=lstm_impls.peer_for(impl).version,
         shape=shape.name,
         mode=mode,
         B=shape.B,
@@ -74,26 +83,29 @@ def test_lstm(measure, threads, shape, mode, impl):
 
 
 @pytest.mark.stream
-@pytest.mark.parametrize("impl", lstm_impls.IMPLS_STREAM)
-def test_stream(measure, threads, impl):
-    """100 single-step calls at B=1, state carried by the caller; the time is for all 100 calls."""
-    peer = _skip_if_absent(impl)
+@pytest.mark.parametrize("impl", (*lstm_impls.IMPLS_STREAM, lstm_impls.LIMIT_STREAM))
+def test_stream(interleaved, threads, impl):
+    """100 single-step calls at B=1, state carried by the caller; the time is for all 100 calls.
+    Beside them, numpy's sgemv over the same weights for each of the 100 steps: the floor."""
     problem = lstm_impls.problem(STREAM)
-    case = lstm_impls.build_stream(impl, problem, threads)
-    with case.context():
-        h_last = np.asarray(case.output())
-    np.testing.assert_allclose(
-        h_last, lstm_impls.stream_reference_last_hidden(problem), rtol=RTOL, atol=ATOL
-    )
 
-    _measure_stream(measure, case, threads, impl=impl, version=peer.version)
+    def build_case(impl):
+        _skip_if_absent(impl)
+        if impl == lstm_impls.LIMIT_STREAM:
+            return lstm_impls.build_sgemv(STREAM)
+        case = lstm_impls.build_stream(impl, problem, threads)
+        with case.context():
+            h_last = np.asarray(case.output())
+        np.testing.assert_allclose(
+            h_last, lstm_impls.stream_reference_last_hidden(problem), rtol=RTOL, atol=ATOL
+        )
+        return case
 
-
-def _measure_stream(measure, case, threads, **extra_info):
-    """A stream row: the time of STREAM.T single-step calls, reported per call by the summary."""
-    measure(
-        case,
+    interleaved(
+        build_case,
         group=f"stream step {threads}T",
+        impl=impl,
+        version=lstm_impls.peer_for(impl).version,
         shape=STREAM.name,
         mode="step",
         B=STREAM.B,
@@ -103,59 +115,20 @@ def _measure_stream(measure, case, threads, **extra_info):
         steps=STREAM.T,
         threads=threads,
         flops=STREAM.forward_flops(),  # of all STREAM.T steps together
-        **extra_info,
-    )
-
-
-@pytest.mark.stream
-def test_stream_weight_read(measure, threads):
-    """The floor of a single step: numpy's float32 matrix-vector product over the step's weights,
-    [W_ih | W_hh] (4H, D+H), once per step for the stream's 100 steps. At B=1 a step must read
-    every weight once (2 MB at D=H=256), so this is its memory-bound limit on this machine."""
-    s = STREAM
-    rng = np.random.default_rng(0)
-    weights = rng.standard_normal((4 * s.H, s.D + s.H), dtype=np.float32)
-    inputs = [rng.standard_normal(s.D + s.H, dtype=np.float32) for _ in range(s.T)]
-    out = np.empty(4 * s.H, dtype=np.float32)
-
-    def run():
-        for v in inputs:
-            np.matmul(weights, v, out=out)
-        return out
-
-    case = lstm_impls.Case(run=run, output=lambda: out)
-    _measure_stream(
-        measure,
-        case,
-        threads,
-        impl="numpy_sgemv",
-        version=np.__version__,
-        numpy_threads=lstm_impls.numpy_thread_control(),
     )
 
 
 @pytest.mark.sgemm
 def test_sgemm(measure, threads):
-    """numpy float32 matmul, n x n by n x n: the machine's practical compute limit."""
+    """numpy float32 matmul on its own, n x n by n x n: the machine's practical compute limit."""
     n = lstm_impls.SGEMM_N
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((n, n), dtype=np.float32)
-    b = rng.standard_normal((n, n), dtype=np.float32)
-    out = np.empty((n, n), dtype=np.float32)
-
-    def run():
-        return np.matmul(a, b, out=out)
-
-    case = lstm_impls.Case(run=run, output=lambda: out)
     measure(
-        case,
+        lstm_impls.build_sgemm(n),
         group=f"sgemm {threads}T",
-        impl="numpy_sgemm",
+        impl=lstm_impls.LIMIT_GEMM,
         version=np.__version__,
         shape=f"sgemm{n}",
         mode="sgemm",
-        n=n,
         threads=threads,
         flops=2 * n**3,
-        numpy_threads=lstm_impls.numpy_thread_control(),
     )

@@ -117,19 +117,22 @@ def _params():
 
 
 @pytest.mark.parametrize(("shape", "mode", "impl"), _params())
-def test_gru(measure, threads, shape, mode, impl):
-    peer = lstm_impls.peer_for(impl)
-    if not peer.available:
-        pytest.skip(peer.reason)
-    case = BUILDERS[impl](shape, mode)
-    with case.context():
-        y = np.asarray(case.output())
-    np.testing.assert_allclose(y, numpy_gru_output(shape), rtol=RTOL, atol=ATOL)
-    measure(
-        case,
+def test_gru(interleaved, threads, shape, mode, impl):
+    def build_case(impl):
+        peer = lstm_impls.peer_for(impl)
+        if not peer.available:
+            pytest.skip(peer.reason)
+        case = BUILDERS[impl](shape, mode)
+        with case.context():
+            y = np.asarray(case.output())
+        np.testing.assert_allclose(y, numpy_gru_output(shape), rtol=RTOL, atol=ATOL)
+        return case
+
+    interleaved(
+        build_case,
         group=f"gru {shape.name} {mode} {threads}T",
         impl=impl,
-        version=peer.version,
+        version=lstm_impls.peer_for(impl).version,
         shape=f"{shape.name} gru",
         mode=mode,
         B=shape.B,
