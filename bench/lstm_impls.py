@@ -132,6 +132,28 @@ def numpy_thread_control() -> str:
     return "OPENBLAS_NUM_THREADS=" + os.environ.get("OPENBLAS_NUM_THREADS", "<unset>")
 
 
+def numpy_skip_reason(threads: int) -> str:
+    """Why numpy's rows cannot run at `threads` here ("" when they can).  Without threadpoolctl
+    numpy's BLAS keeps the thread count it started with: OPENBLAS_NUM_THREADS (or
+    OMP_NUM_THREADS), else every CPU the process may use.  Its rows at any other count would time
+    a different machine, and the sgemm row would put the wrong limit under every fraction."""
+    if threadpoolctl is not None:
+        return ""
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(variable, "")
+        if value.isdigit() and int(value) > 0:
+            started_with, source = int(value), f"{variable}={value}"
+            break
+    else:
+        started_with, source = len(os.sched_getaffinity(0)), "OPENBLAS_NUM_THREADS unset: every CPU"
+    if started_with == threads:
+        return ""
+    return (
+        f"numpy's BLAS runs at {started_with} threads ({source}) and cannot be set to {threads} "
+        "without threadpoolctl: pip install threadpoolctl"
+    )
+
+
 @contextlib.contextmanager
 def all_libraries_at(threads: int):
     if FAST_LSTM.available:

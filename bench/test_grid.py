@@ -43,17 +43,19 @@ def _grid_params():
     return params
 
 
-def _skip_if_absent(impl: str):
+def _skip_if_absent(impl: str, threads: int):
     peer = lstm_impls.peer_for(impl)
     if not peer.available:
         pytest.skip(peer.reason)
+    if peer.module is np and lstm_impls.numpy_skip_reason(threads):
+        pytest.skip(lstm_impls.numpy_skip_reason(threads))
     return peer
 
 
 @pytest.mark.parametrize(("shape", "mode", "impl"), _grid_params())
 def test_lstm(interleaved, threads, shape, mode, impl):
     def build_case(impl):
-        _skip_if_absent(impl)
+        _skip_if_absent(impl, threads)
         if impl == lstm_impls.LIMIT_GEMM:
             return lstm_impls.build_sgemm()
         case = lstm_impls.BUILDERS[impl](lstm_impls.problem(shape), mode, threads)
@@ -90,7 +92,7 @@ def test_stream(interleaved, threads, impl):
     problem = lstm_impls.problem(STREAM)
 
     def build_case(impl):
-        _skip_if_absent(impl)
+        _skip_if_absent(impl, threads)
         if impl == lstm_impls.LIMIT_STREAM:
             return lstm_impls.build_sgemv(STREAM)
         case = lstm_impls.build_stream(impl, problem, threads)
@@ -122,6 +124,7 @@ def test_stream(interleaved, threads, impl):
 def test_sgemm(measure, threads):
     """numpy float32 matmul on its own, n x n by n x n: the machine's practical compute limit."""
     n = lstm_impls.SGEMM_N
+    _skip_if_absent(lstm_impls.LIMIT_GEMM, threads)
     measure(
         lstm_impls.build_sgemm(n),
         group=f"sgemm {threads}T",
