@@ -62,6 +62,12 @@ inline void gemm_microkernel(int64_t k, const T* a_sliver, int64_t lda, const T*
     V acc[MR][NV];
     for (int r = 0; r < MR; ++r)
         for (int j = 0; j < NV; ++j) acc[r][j] = V::zero();
+    // The C tile's rows lie a row of C apart, often outside the caches (a step's C is its
+    // projected inputs, MBs): ask for them now so the stores after the k loop do not wait.
+    constexpr int C_LINES = (NR * int(sizeof(T)) + 63) / 64;
+    for (int r = 0; r < MR; ++r)
+        for (int line = 0; line < C_LINES; ++line)
+            __builtin_prefetch(reinterpret_cast<const char*>(c + r * ldc) + 64 * line, 1, 3);
 
     for (int64_t p = 0; p < k; ++p) {
         V b[NV];
@@ -169,16 +175,23 @@ void gemm_block(const GemmArgs<T>& g, int64_t m0, int64_t mc, int64_t k0, int64_
     const int64_t lda = g.a_row_stride;
     auto sliver = [&](int64_t r0) { return DIRECT ? a + r0 * lda : a + (r0 / MR) * kc * MR; };
     const int64_t whole = mc - mc % MR;  // rows in whole slivers
-    for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
-        const T* b_panel = g.b_packed + panel * g.k * NR + k0 * NR;
-        const int64_t n_valid = gemm_min<T>(NR, g.n - panel * NR);
-        for (int64_t r0 = 0; r0 < whole; r0 += MR)
-            gemm_microkernel<T, MR, NV, DIRECT>(kc, sliver(r0), lda, b_panel, g.c + (m0 + r0) * g.ldc + panel * NR,
-                                                g.ldc, accumulate, n_valid);
+    // The edge rows go through the panels a group at a time, right after the whole slivers have
+    // read that group: its B is then still in L1. After the last panel it would have to come
+    // again from memory, MBs of it when B is a large weight matrix.
+    constexpr int64_t EDGE_GROUP = 8;
+    for (int64_t group = panel_begin; group < panel_end; group += EDGE_GROUP) {
+        const int64_t group_end = gemm_min<T>(group + EDGE_GROUP, panel_end);
+        for (int64_t panel = group; panel < group_end; ++panel) {
+            const T* b_panel = g.b_packed + panel * g.k * NR + k0 * NR;
+            const int64_t n_valid = gemm_min<T>(NR, g.n - panel * NR);
+            for (int64_t r0 = 0; r0 < whole; r0 += MR)
+                gemm_microkernel<T, MR, NV, DIRECT>(kc, sliver(r0), lda, b_panel,
+                                                    g.c + (m0 + r0) * g.ldc + panel * NR, g.ldc, accumulate, n_valid);
+        }
+        if (whole < mc)
+            gemm_edge<T, MR, NV, DIRECT>(mc - whole, g, kc, k0, sliver(whole), lda, g.c + (m0 + whole) * g.ldc,
+                                         accumulate, group, group_end);
     }
-    if (whole < mc)
-        gemm_edge<T, MR, NV, DIRECT>(mc - whole, g, kc, k0, sliver(whole), lda, g.c + (m0 + whole) * g.ldc, accumulate,
-                                     panel_begin, panel_end);
 }
 
 template <typename T, int MR, int NV>
