@@ -47,8 +47,9 @@ def _skip_if_absent(impl: str, threads: int):
     peer = lstm_impls.peer_for(impl)
     if not peer.available:
         pytest.skip(peer.reason)
-    if peer.module is np and lstm_impls.numpy_skip_reason(threads):
-        pytest.skip(lstm_impls.numpy_skip_reason(threads))
+    numpy_reason = lstm_impls.numpy_skip_reason(threads) if peer.module is np else ""
+    if numpy_reason:
+        pytest.skip(numpy_reason)
     return peer
 
 
