@@ -9,9 +9,11 @@ calls, i.e. 1.6 KB and 50 bytes per call: less than the smallest buffer a call a
 (the training cache of even these tiny problems is larger) and than any Python object plus array.
 """
 
-import ctypes
 import gc
+import json
 import os
+import subprocess
+import sys
 import tracemalloc
 
 import fast_lstm
@@ -113,33 +115,59 @@ def test_refused_calls_keep_memory_flat():
     assert_flat(measure(work, calls=CALLS // 5), "refused calls")
 
 
+# Run in a fresh interpreter: what earlier tests left in the heap (freed blocks, pages that THP
+# filled around them) moves RSS by tens of MB in either direction between cycles.
+DROP_CYCLES = r"""
+import ctypes, gc, json, os, sys
+import fast_lstm
+import numpy as np
+
+def rss_bytes():
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
 def release_free_memory():
-    """Asks glibc to give freed heap memory back to the system (so RSS shows what is still in use);
-    a no-op where malloc_trim does not exist."""
+    fast_lstm.empty_buffer_cache()
     try:
         ctypes.CDLL(None).malloc_trim(0)
     except (OSError, AttributeError):
         pass
+
+if sys.argv[1] == "off":
+    fast_lstm.set_buffer_cache_limit(0)
+rng = np.random.default_rng(103)
+T, B, D, H = 64, 32, 64, 256
+x = rng.standard_normal((T, B, D), dtype=np.float32)
+w_ih = rng.uniform(-0.1, 0.1, (4 * H, D)).astype(np.float32)
+w_hh = rng.uniform(-0.1, 0.1, (4 * H, H)).astype(np.float32)
+b = np.zeros(4 * H, np.float32)
+levels, peaks = [], []
+for _ in range(6):
+    caches = [fast_lstm.lstm_forward(x, w_ih, w_hh, b, training=True)[3] for _ in range(6)]
+    peaks.append(rss_bytes())
+    del caches
+    gc.collect()
+    release_free_memory()
+    levels.append(rss_bytes())
+print(json.dumps({"levels": levels, "peaks": peaks}))
+"""
 
 
 @pytest.mark.skipif(
     UNDER_ASAN,
     reason="AddressSanitizer keeps freed memory in quarantine (by design), so RSS cannot fall back here",
 )
-def test_dropped_caches_give_their_memory_back():
+@pytest.mark.parametrize("buffer_cache", ["off", "emptied"])
+def test_dropped_caches_give_their_memory_back(buffer_cache):
     """Big training caches (~13 MB each) made and dropped in cycles of six: after each cycle (and
-    malloc_trim, without which glibc keeps up to ~30 MB of freed heap for reuse) RSS is back within
-    the slack of its level after the first cycle, in the last three cycles at least. A leak of even one buffer of each cache (the
-    gates, 8 MB) would add 48 MB per cycle."""
-    p = random_lstm_problem(64, 32, 64, 256, np.float32, seed=103)
-    levels, peaks = [], []
-    for _ in range(6):
-        caches = [fast_lstm.lstm_forward(*p[:6], training=True)[3] for _ in range(6)]
-        peaks.append(rss_bytes())
-        del caches
-        gc.collect()
-        release_free_memory()
-        levels.append(rss_bytes())
+    malloc_trim, without which glibc keeps up to ~30 MB of freed heap for reuse; the kernels'
+    buffer cache either off or emptied) RSS is back within the slack of its level after the first
+    cycle, in the last three cycles at least. A leak of even one buffer of each cache (the gates,
+    8 MB) would add 48 MB per cycle."""
+    run = subprocess.run([sys.executable, "-c", DROP_CYCLES, buffer_cache], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    measured = json.loads(run.stdout)
+    levels, peaks = measured["levels"], measured["peaks"]
     assert min(peaks) - levels[0] > 6 * 8 * 2**20, "the caches should have been big; the test is set up wrong"
     # A leak raises every later level; a one-off (another arena, a page cache) raises one of them.
     assert min(levels[3:]) - levels[0] <= RSS_SLACK, f"RSS after each cycle (MB): {[x >> 20 for x in levels]}"

@@ -11,6 +11,8 @@ gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0=None, *, training=False) -> (y, h_n, c
 gru_backward(dy, dh_n, cache) -> (dx, dw_ih, dw_hh, db_ih, db_hh, dh0)
 PackedLSTM(w_ih, w_hh, b): weights packed once; .step(x_t, h, c) for streaming, .forward(x)
 set_num_threads(n), get_num_threads(), isa(), available_isas(), __version__
+buffer_cache_bytes(), empty_buffer_cache(), set_buffer_cache_limit(nbytes), get_buffer_cache_limit():
+    large scratch buffers kept for reuse between calls (default limit 1 GiB)
 
 Shapes are time-major: x (T, B, D), y (T, B, H); weights follow PyTorch's ``nn.LSTM``
 (gate order i, f, g, o) and ``nn.GRU`` (r, z, n).  Non-finite values propagate like numpy's (NaN in, NaN out).
@@ -22,12 +24,16 @@ from ._core import (
     PackedLSTM,
     __version__,
     available_isas,
+    buffer_cache_bytes,
+    empty_buffer_cache,
+    get_buffer_cache_limit,
     get_num_threads,
     gru_backward,
     gru_forward,
     isa,
     lstm_backward,
     lstm_forward,
+    set_buffer_cache_limit,
     set_num_threads,
 )
 from ._core import _force_isa, _force_recurrent_product, _sigmoid, _tanh  # noqa: F401  (test hooks, not public API)
@@ -38,11 +44,15 @@ __all__ = [
     "PackedLSTM",
     "__version__",
     "available_isas",
+    "buffer_cache_bytes",
+    "empty_buffer_cache",
+    "get_buffer_cache_limit",
     "get_num_threads",
     "gru_backward",
     "gru_forward",
     "isa",
     "lstm_backward",
     "lstm_forward",
+    "set_buffer_cache_limit",
     "set_num_threads",
 ]
