@@ -76,6 +76,27 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     threads = lstm_threads_for(threads, dims, std::max(panels_h, panels_r));
     AlignedBuffer<T> a_workspace(threads * kernels.gemm_mc * kernels.gemm_kc);
 
+    // dW_ih, dW_hh and dx whose rows would lie a multiple of 2 KB apart are computed into `spread`
+    // with rows a little further apart, then copied out: a copy of C is ~1/K of its GEMM, worth
+    // it only with a deep enough K.
+    constexpr int64_t kSpreadMinDepth = 64;
+    // dW_ih and dW_hh share one stride there, so each thread's rows of it are the same for both.
+    const bool deep_w = N >= kSpreadMinDepth;
+    const int64_t ld_w = spread_row_stride(std::max(D, R), sizeof(T));
+    const int64_t ld_w_ih = deep_w && spread_row_stride(D, sizeof(T)) != D ? ld_w : D;
+    const int64_t ld_w_hh = deep_w && spread_row_stride(R, sizeof(T)) != R ? ld_w : R;
+    const int64_t ld_x = NG * H >= kSpreadMinDepth ? spread_row_stride(D, sizeof(T)) : D;
+    const bool spread_w = ld_w_ih != D || ld_w_hh != R, spread_x = ld_x != D;
+    AlignedBuffer<T> spread(std::max(spread_w ? NG * H * ld_w : 0, spread_x ? N * ld_x : 0));
+    // GEMM rows [begin, end) of `args` into out (row stride ld_out), through `spread` when args.ldc differs.
+    auto gemm_rows = [&](GemmArgs<T> args, T* out, int64_t ld_out, int64_t begin, int64_t end, int64_t panels,
+                         T* workspace) {
+        const bool through = args.ldc != ld_out;
+        args.c = through ? spread.data() : out;
+        kernels.gemm(args, begin, end, 0, panels, workspace);
+        if (through) copy_rows(out + begin * ld_out, ld_out, spread.data() + begin * args.ldc, args.ldc, end - begin, args.n);
+    };
+
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
         int64_t panel_begin, panel_end;  // of the H hidden units
@@ -151,12 +172,12 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         int64_t begin, end;
         split_range(NG * H, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
-            const GemmArgs<T> grad_w_ih{dgates.data(), 1, NG * H, record.x_packed.data(), dw_ih, D, NG * H, D, N,
-                                        false};
-            kernels.gemm(grad_w_ih, begin, end, 0, panels_d, workspace);
-            const GemmArgs<T> grad_w_hh{dgates.data(), 1, NG * H, h_prev_packed.data(), dw_hh, R, NG * H, R, N,
-                                        false};
-            kernels.gemm(grad_w_hh, begin, end, 0, panels_r, workspace);
+            const GemmArgs<T> grad_w_ih{dgates.data(), 1, NG * H, record.x_packed.data(), dw_ih, ld_w_ih, NG * H, D,
+                                        N, false};
+            gemm_rows(grad_w_ih, dw_ih, D, begin, end, panels_d, workspace);
+            const GemmArgs<T> grad_w_hh{dgates.data(), 1, NG * H, h_prev_packed.data(), dw_hh, ld_w_hh, NG * H, R,
+                                        N, false};
+            gemm_rows(grad_w_hh, dw_hh, R, begin, end, panels_r, workspace);
         }
         if (P) {
             split_range(P, kernels.gemm_mr, team.size, team.index, &begin, &end);
@@ -165,11 +186,12 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
                 kernels.gemm(grad_w_hr, begin, end, 0, panels_h, workspace);
             }
         }
+        if (spread_w && spread_x) team.sync();  // dx's rows of `spread` are other threads' dW rows
         split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
-            const GemmArgs<T> grad_x{dgates.data(), NG * H, 1, record.w_ih_packed.data(), dx_rows, D, N, D, NG * H,
+            const GemmArgs<T> grad_x{dgates.data(), NG * H, 1, record.w_ih_packed.data(), dx_rows, ld_x, N, D, NG * H,
                                      false};
-            kernels.gemm(grad_x, begin, end, 0, panels_d, workspace);
+            gemm_rows(grad_x, dx_rows, D, begin, end, panels_d, workspace);
         }
         // db = column sums of dG, rows in ascending order whatever the split.
         split_range(NG * H, 1, team.size, team.index, &begin, &end);
