@@ -257,20 +257,25 @@ def test_one_and_two_threads_are_bitwise_equal(each_isa, each_recurrent_product,
     assert_all_equal(run_forward_backward(p), one_thread)
 
 
-# Backward GEMM outputs whose rows would lie a multiple of 2 KB apart (512 float32s, 256
-# float64s) are computed into a scratch with spread rows and copied out (spread_row_stride in
-# ops/packing.hpp). With only one of dW_ih, dW_hh spread, both share that scratch's stride.
-SPREAD_SHAPES = [(8, 8, 512, 512), (8, 8, 512, 100), (8, 8, 100, 512), (4, 16, 256, 256)]
+# GEMM outputs whose rows would lie a multiple of 2 KB apart (512 float32s, 256 float64s) get
+# rows a little further apart (spread_row_stride in ops/packing.hpp): the gate arrays of the
+# forward (4H columns: H = 128, 256, 512 here), and dW_ih, dW_hh and dx of the backward, through
+# a scratch. With only one of dW_ih, dW_hh spread, both share that scratch's stride.
+SPREAD_SHAPES = [(8, 8, 512, 512), (8, 8, 512, 100), (8, 8, 100, 512), (4, 16, 256, 256), (6, 3, 40, 128)]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("shape", SPREAD_SHAPES, ids=shape_id)
 def test_gemm_outputs_with_spread_rows_match_reference(each_isa, restore_num_threads, shape, dtype):
     p = random_lstm_problem(*shape, dtype, seed=shape)
-    *_, reference_cache = lstm_forward_ref(p.x, p.w_ih, p.w_hh, p.b, p.h0, p.c0)
+    *expected_outputs, reference_cache = lstm_forward_ref(p.x, p.w_ih, p.w_hh, p.b, p.h0, p.c0)
     expected = lstm_backward_ref(p.dy, p.dh_n, p.dc_n, reference_cache)
     fast_lstm.set_num_threads(1)
+    inference = fast_lstm.lstm_forward(p.x, p.w_ih, p.w_hh, p.b, p.h0, p.c0)[:3]
     one_thread = run_forward_backward(p)
+    for outputs in (inference, one_thread[:3]):
+        for name, actual, wanted in zip(FORWARD_NAMES, outputs, expected_outputs):
+            assert_close(name, actual, wanted, dtype, FORWARD_TOL[dtype])
     for name, actual, wanted in zip(GRADIENT_NAMES, one_thread[3:], expected):
         assert_close(name, actual, wanted, dtype, GRADIENT_TOL[dtype])
     fast_lstm.set_num_threads(2)

@@ -29,7 +29,8 @@ struct GemmArgs {
 // One forward step of the standard LSTM for all B rows, fused: the recurrent
 // product for the four gates of a block of hidden units stays in registers
 // through the activations and the cell update.
-//   xproj_t (B, 4*Hp)  x_t W_ih^T, gate-interleaved: [unit block][i f g o][VL]; or null, and then
+//   xproj_t (B, 4*Hp)  x_t W_ih^T, gate-interleaved: [unit block][i f g o][VL], row stride
+//                      ld_gates (>= 4*Hp; so are gates_out's rows); or null, and then
 //   x_t     (B, D)     with w_ih_packed [unit block][D][i f g o][VL]: the input product is done in
 //                      the tile too (single steps, where an M=B GEMM would be mostly padding)
 //   bias    (4*Hp)     b, gate-interleaved
@@ -45,7 +46,7 @@ struct GemmArgs {
 //                      May be xproj_t: each tile reads its inputs before it writes.
 template <typename T>
 struct LstmForwardStep {
-    int64_t batch, hidden, hidden_padded;
+    int64_t batch, hidden, hidden_padded, ld_gates;
     const T* xproj_t;
     const T* x_t;
     int64_t ld_x, input;
@@ -71,7 +72,7 @@ struct LstmForwardStep {
 };
 
 // One backward step of the standard LSTM, elementwise, for all B rows.
-//   gates_t (B, 4*Hp)  activated gates saved by the forward step (interleaved)
+//   gates_t (B, 4*Hp)  activated gates saved by the forward step (interleaved), row stride ld_gates
 //   c_t, c_prev (B, Hp)
 //   dy_t    (B, H)     gradient arriving at h_t from the output; null = zero
 //   dh      (B, Hp)    gradient arriving at h_t from step t+1 (or dh_n)
@@ -79,7 +80,7 @@ struct LstmForwardStep {
 //   dgates_t (B, 4*H)  pre-activation gate gradients, PyTorch gate-major layout
 template <typename T>
 struct LstmBackwardStep {
-    int64_t batch, hidden, hidden_padded;
+    int64_t batch, hidden, hidden_padded, ld_gates;
     const T* gates_t;
     const T* c_t;
     const T* c_prev;

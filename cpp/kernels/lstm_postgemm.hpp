@@ -59,7 +59,7 @@ inline void lstm_update_unit_block(const LstmForwardStep<T>& s, Vec<T> (&acc)[NG
     store_hidden(h, s.h_out + at, s.recurrent_mask ? s.recurrent_mask + at : nullptr,
                  s.recurrent_mask ? s.h_masked_out + at : nullptr, units);
     if (s.gates_out) {
-        T* saved = s.gates_out + row * NG * s.hidden_padded + NG * unit0;
+        T* saved = s.gates_out + row * s.ld_gates + NG * unit0;
         i.store(saved + Slot::i * VL);
         if constexpr (NG == 4) f.store(saved + Slot::f * VL);
         g.store(saved + Slot::g * VL);
@@ -75,7 +75,7 @@ inline void lstm_load_preactivations(const LstmForwardStep<T>& s, Vec<T> (&acc)[
     const int64_t unit0 = block * VL;
     for (int g = 0; g < NG; ++g) acc[g] = V::load(s.bias + NG * unit0 + g * VL);
     if (s.xproj_t) {
-        const T* pre = s.xproj_t + row * NG * s.hidden_padded + NG * unit0;
+        const T* pre = s.xproj_t + row * s.ld_gates + NG * unit0;
         for (int g = 0; g < NG; ++g) acc[g] = acc[g] + V::load(pre + g * VL);
     }
 }
@@ -174,7 +174,7 @@ void lstm_backward_step(const LstmBackwardStep<T>& s, int64_t block_begin, int64
             const int64_t unit0 = block * VL;
             const int units = static_cast<int>(gemm_min<T>(VL, s.hidden - unit0));
             const int64_t at = row * hp + unit0;
-            const T* saved = s.gates_t + row * NG * hp + NG * unit0;
+            const T* saved = s.gates_t + row * s.ld_gates + NG * unit0;
             const V i = V::load(saved + Slot::i * VL), g = V::load(saved + Slot::g * VL);
             const V o = V::load(saved + Slot::o * VL);
             V f;

@@ -101,7 +101,7 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
             const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1];
             if (t == window_last_step) {
                 window_last_step = project_window(kernels, team, rows, t, window_rows, x_rows, D, w_ih_gemm.data(),
-                                                  xproj, G, workspace);
+                                                  xproj, G, G, workspace);
                 window_first_row = at;
             }
             GruForwardStep<T> step{};

@@ -56,7 +56,8 @@ struct LstmTrainingRecord {
     AlignedBuffer<T> hidden_states;    // (B + N, R): h_0, then each row's h_t; times the mask if any
                                        // (what the recurrence read, so what dW_hh needs)
     AlignedBuffer<T> cell_states;      // (B + N, Hp): c_0, then each row's c_t
-    AlignedBuffer<T> gate_values;      // activated gates: (N, NG*Hp), gate-interleaved
+    AlignedBuffer<T> gate_values;      // activated gates: (N, NG*Hp), gate-interleaved, row stride gate_stride
+    int64_t gate_stride = 0;
     AlignedBuffer<T> w_ih_packed;      // W_ih (4H, D) as GEMM B panels, for dx = dG W_ih
     AlignedBuffer<T> w_hh_packed;      // W_hh (4H, R) as GEMM B panels, for dh = dG W_hh
     AlignedBuffer<T> projection_inputs;  // (N, H): o * tanh(c_t) of each row, for dW_hr; projection only

@@ -114,7 +114,8 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             step.batch = count;
             step.hidden = H;
             step.hidden_padded = Hp;
-            step.gates_t = record.gate_values.data() + at * G;
+            step.ld_gates = record.gate_stride;
+            step.gates_t = record.gate_values.data() + at * record.gate_stride;
             step.c_t = record.cell_states.data() + (B + at) * Hp;
             step.c_prev = record.cell_states.data() + (t == 0 ? 0 : B + rows.offset[t - 1]) * Hp;
             step.dc = dc.data();

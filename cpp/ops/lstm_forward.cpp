@@ -143,6 +143,10 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     const Kernels<T>& kernels = *packed.kernels;
     const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
     const int64_t NG = packed.gates, VL = kernels.vector_width, Hp = packed.hidden_padded, G = NG * Hp;
+    // The gate arrays (pre-activations, then the record's activated gates) are the C of the
+    // projection and recurrent GEMMs: their rows go a little further apart than G when G is a
+    // multiple of 2 KB (spread_row_stride).
+    const int64_t ld_gates = spread_row_stride(G, sizeof(T));
     const int64_t blocks = Hp / VL, nr = kernels.gemm_nr;
     const int64_t P = packed.projection, R = P ? P : H;  // R: features of h (and of y, h0, h_n, the mask)
     const SequenceRows rows = sequence_rows(T_, B, options.lengths);
@@ -203,7 +207,8 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             std::memcpy(record->peephole.data(), packed.peephole.data(), sizeof(T) * 3 * Hp);
         }
         record->cell_states = AlignedBuffer<T>((B + N) * Hp);
-        record->gate_values = AlignedBuffer<T>(N * G);
+        record->gate_stride = ld_gates;
+        record->gate_values = AlignedBuffer<T>(N * ld_gates);
         record->x_packed = AlignedBuffer<T>(packed_b_size(N, D, nr));
         record->w_ih_packed = AlignedBuffer<T>(packed_b_size(NG * H, D, nr));
         record->w_hh_packed = AlignedBuffer<T>(packed_b_size(NG * H, R, nr));
@@ -222,7 +227,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     // Inference projects a few MB of rows ahead instead of all N (26 MB at the grid's medium
     // shape, 105 MB at xlarge): the buffer stays in cache and costs no page faults per call.
     const int64_t window_rows = record ? N : inference_window_rows(B, G, sizeof(T));
-    if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * G);
+    if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * ld_gates);
     // With a projection the tile writes o * tanh(c_t) (the record's rows, or one step's), which
     // a GEMM then projects to h_t.
     T* unprojected = nullptr;
@@ -263,14 +268,15 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1], count = rows.count[t];
             if (t == window_last_step) {
                 window_last_step = project_window(kernels, team, rows, t, window_rows, x_rows, D,
-                                                  packed.w_ih_gemm.data(), xproj, G, workspace);
+                                                  packed.w_ih_gemm.data(), xproj, G, ld_gates, workspace);
                 window_first_row = at;
             }
             LstmForwardStep<T> step{};
             step.batch = count;
             step.hidden = H;
             step.hidden_padded = Hp;
-            step.xproj_t = xproj + (at - window_first_row) * G;
+            step.ld_gates = ld_gates;
+            step.xproj_t = xproj + (at - window_first_row) * ld_gates;
             step.bias = packed.bias.data();
             step.w_hh_packed = recurrent_gemm ? nullptr : packed.w_hh_fused.data();
             step.h_prev = t == 0 ? recurrent_initial : recurrent_rows + previous * R;
@@ -289,7 +295,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             if (cells_per_row) {
                 step.c_prev = cells + (t == 0 ? 0 : B + previous) * Hp;
                 step.c_out = cells + (B + at) * Hp;
-                step.gates_out = record ? record->gate_values.data() + at * G : nullptr;
+                step.gates_out = record ? record->gate_values.data() + at * ld_gates : nullptr;
             } else {
                 step.c_prev = cells;
                 step.c_out = cells;
@@ -302,7 +308,8 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             if (recurrent_gemm && block_begin < block_end) {
                 // This thread's columns of x_t W_ih^T += h_{t-1} W_hh^T: its own unit blocks only.
                 const GemmArgs<T> recurrent{step.h_prev, step.ld_h_prev, 1, packed.w_hh_gemm.data(),
-                                            xproj + (at - window_first_row) * G, G, count, G, R, true};
+                                            xproj + (at - window_first_row) * ld_gates, ld_gates, count, G, R,
+                                            true};
                 kernels.gemm(recurrent, 0, count, block_begin * panels_per_block,
                              block_end * panels_per_block, workspace);
             }
@@ -354,6 +361,7 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
     step.batch = B;
     step.hidden = H;
     step.hidden_padded = Hp;
+    step.ld_gates = packed.gates * Hp;  // no gate arrays here: x_t's product is in the tile
     step.x_t = x_t;
     step.ld_x = D;
     step.input = D;

@@ -61,18 +61,18 @@ void pack_backward_operands(const Team& team, int64_t nr, const T* x_rows, int64
 }
 
 // x W^T for the window of steps that starts at step `first` (rows split across the team, then a
-// barrier), into xproj (window rows, G) with w packed as GEMM B panels (D, G). Returns the step
-// after the window. Every thread computes the same window.
+// barrier), into xproj (window rows, G; row stride ld_xproj) with w packed as GEMM B panels
+// (D, G). Returns the step after the window. Every thread computes the same window.
 template <typename T>
 int64_t project_window(const Kernels<T>& kernels, const Team& team, const SequenceRows& rows, int64_t first,
                        int64_t window_rows, const T* x_rows, int64_t D, const T* w_packed, T* xproj, int64_t G,
-                       T* workspace) {
+                       int64_t ld_xproj, T* workspace) {
     const int64_t last = window_end(rows, first, window_rows);
     const int64_t row0 = rows.offset[first], count = rows.offset[last - 1] + rows.count[last - 1] - row0;
     int64_t begin, end;
     split_range(count, kernels.gemm_mr, team.size, team.index, &begin, &end);
     if (begin < end) {
-        const GemmArgs<T> projection{x_rows + row0 * D, D, 1, w_packed, xproj, G, count, G, D, false};
+        const GemmArgs<T> projection{x_rows + row0 * D, D, 1, w_packed, xproj, ld_xproj, count, G, D, false};
         kernels.gemm(projection, begin, end, 0, ceil_div(G, kernels.gemm_nr), workspace);
     }
     team.sync();
