@@ -233,18 +233,26 @@ def test_bad_recurrent_masks_are_refused(mask, error, message):
 
 @pytest.mark.parametrize("lengths", [None, [9, 3, 0, 7] * 10], ids=["full", "lengths"])
 def test_inference_projects_in_windows_with_the_training_result(each_isa, each_recurrent_product, lengths):
-    """Inference projects the inputs ~4 MB of rows ahead: at H=1024 that is 256 float32 rows, so
-    this batch (360 rows) takes two windows or more, where training projects all rows at once."""
+    """The LSTM projects the inputs ~4 MB of rows ahead: at H=1024 that is 256 float32 rows, so
+    this batch (360 rows) takes two windows or more, in inference and (into its record) in
+    training; the GRU's training projects all rows at once."""
     import reference_gru
 
     T, B, D, H = 9, 40, 8, 1024
     p = random_lstm_problem(T, B, D, H, np.float32, seed=41)
     inference = fast_lstm.lstm_forward(*p[:6], lengths=lengths)
-    training = fast_lstm.lstm_forward(*p[:6], lengths=lengths, training=True)[:3]
+    *training, cache = fast_lstm.lstm_forward(*p[:6], lengths=lengths, training=True)
     for a, b in zip(inference, training):
         np.testing.assert_array_equal(a, b)
     y_ref = lstm_forward_variants_ref(*p[:6], lengths=lengths)[0]
     np.testing.assert_allclose(inference[0], y_ref, rtol=0, atol=2e-5)
+    if lengths is None:  # the gates recorded window by window give the reference's gradients
+        gradients = fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache)
+        *_, reference_cache = lstm_forward_ref(*(a.astype(np.float64) for a in p[:6]))
+        expected = lstm_backward_ref(p.dy.astype(np.float64), p.dh_n.astype(np.float64),
+                                     p.dc_n.astype(np.float64), reference_cache)
+        for name, actual, wanted in zip(("dx", "dw_ih", "dw_hh", "db", "dh0", "dc0"), gradients, expected):
+            assert_close(name, actual, wanted, np.float32, GRADIENT_TOL[np.float32])
 
     g = reference_gru.random_gru_problem(T, B, D, H, np.float32, seed=42)
     inference = fast_lstm.gru_forward(*g[:6], lengths=lengths)

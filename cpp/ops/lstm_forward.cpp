@@ -221,12 +221,12 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         c_in_place = AlignedBuffer<T>((cells_per_row ? B + N : B) * Hp);
         cells = c_in_place.data();
     }
-    // x W_ih^T, a window of steps at a time. Training keeps every step's gates, so its window is
-    // all N rows, projected straight into the saved-gates buffer, which each step then overwrites
-    // in place with the activated gates (a tile reads its pre-activations before it writes).
-    // Inference projects a few MB of rows ahead instead of all N (26 MB at the grid's medium
-    // shape, 105 MB at xlarge): the buffer stays in cache and costs no page faults per call.
-    const int64_t window_rows = record ? N : inference_window_rows(B, G, sizeof(T));
+    // x W_ih^T, a window of steps at a time: a few MB of rows projected ahead instead of all N
+    // (26 MB at the grid's medium shape, 105 MB at xlarge), so the steps read them from cache.
+    // Inference projects into one reused window buffer; training straight into the window's
+    // rows of the saved-gates buffer, which each step then overwrites in place with the
+    // activated gates (a tile reads its pre-activations before it writes).
+    const int64_t window_rows = inference_window_rows(B, G, sizeof(T));
     if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * ld_gates);
     // With a projection the tile writes o * tanh(c_t) (the record's rows, or one step's), which
     // a GEMM then projects to h_t.
@@ -237,7 +237,6 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         unprojected_buffer = AlignedBuffer<T>(B * H);
         unprojected = unprojected_buffer.data();
     }
-    T* xproj = record ? record->gate_values.data() : projection_buffer.data();
     // c_0, padded and sorted; the padding lanes stay zero through every step.
     for (int64_t i = 0; i < B * Hp; ++i) cells[i] = T(0);
     if (c0)
@@ -264,9 +263,11 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         split_range(blocks, 1, team.size, team.index, &block_begin, &block_end);
         if (P) split_range(ceil_div(P, nr), 1, team.size, team.index, &panel_begin, &panel_end);
         int64_t window_first_row = 0, window_last_step = 0;  // the projected window: steps before the latter
+        T* xproj = nullptr;                                   // its first row
         for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
             const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1], count = rows.count[t];
             if (t == window_last_step) {
+                xproj = record ? record->gate_values.data() + at * ld_gates : projection_buffer.data();
                 window_last_step = project_window(kernels, team, rows, t, window_rows, x_rows, D,
                                                   packed.w_ih_gemm.data(), xproj, G, ld_gates, workspace);
                 window_first_row = at;
