@@ -30,7 +30,7 @@ struct GemmArgs {
 // product for the four gates of a block of hidden units stays in registers
 // through the activations and the cell update.
 //   xproj_t (B, 4*Hp)  x_t W_ih^T, gate-interleaved: [unit block][i f g o][VL], row stride
-//                      ld_gates (>= 4*Hp; so are gates_out's rows); or null, and then
+//                      ld_gates (>= NG*Hp; so are gates_out's rows); or null, and then
 //   x_t     (B, D)     with w_ih_packed [unit block][D][i f g o][VL]: the input product is done in
 //                      the tile too (single steps, where an M=B GEMM would be mostly padding)
 //   bias    (4*Hp)     b, gate-interleaved

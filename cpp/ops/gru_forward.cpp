@@ -79,9 +79,9 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
         record->w_ih_packed = AlignedBuffer<T>(packed_b_size(NG * H, D, nr));
         record->w_hh_packed = AlignedBuffer<T>(packed_b_size(NG * H, H, nr));
     }
-    // x W_ih^T, a window of steps at a time, as in lstm_forward.cpp: all rows when training (each
-    // step overwrites its rows in place with the activated gates), a few MB ahead in inference.
-    const int64_t window_rows = record ? N : inference_window_rows(B, G, sizeof(T));
+    // x W_ih^T, a window of steps at a time: all rows when training (each step overwrites its rows
+    // in place with the activated gates), a few MB ahead in inference.
+    const int64_t window_rows = record ? N : projection_window_rows(B, G, sizeof(T));
     if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * G);
     T* xproj = record ? record->gate_values.data() : projection_buffer.data();
 

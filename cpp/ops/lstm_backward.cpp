@@ -94,7 +94,8 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         const bool through = args.ldc != ld_out;
         args.c = through ? spread.data() : out;
         kernels.gemm(args, begin, end, 0, panels, workspace);
-        if (through) copy_rows(out + begin * ld_out, ld_out, spread.data() + begin * args.ldc, args.ldc, end - begin, args.n);
+        if (through)
+            copy_rows(out + begin * ld_out, ld_out, spread.data() + begin * args.ldc, args.ldc, end - begin, args.n);
     };
 
     ThreadPool::instance().run(threads, [&](const Team& team) {

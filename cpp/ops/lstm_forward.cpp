@@ -1,5 +1,5 @@
-// Forward driver: one GEMM for the input projection of all steps, then per step the
-// recurrent product and the cell update (fused in one tile, or a GEMM then the update when
+// Forward driver: the input projection as one GEMM per window of steps (a few MB of rows),
+// then per step the recurrent product and the cell update (fused in one tile, or a GEMM then the update when
 // the tile's weights outgrow L1), hidden-unit blocks split across threads with one barrier
 // per step.
 #include <algorithm>
@@ -226,7 +226,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     // Inference projects into one reused window buffer; training straight into the window's
     // rows of the saved-gates buffer, which each step then overwrites in place with the
     // activated gates (a tile reads its pre-activations before it writes).
-    const int64_t window_rows = inference_window_rows(B, G, sizeof(T));
+    const int64_t window_rows = projection_window_rows(B, G, sizeof(T));
     if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * ld_gates);
     // With a projection the tile writes o * tanh(c_t) (the record's rows, or one step's), which
     // a GEMM then projects to h_t.

@@ -34,8 +34,9 @@ SequenceRows sequence_rows(int64_t steps, int64_t batch, const int64_t* lengths)
 // (always at least one step); the rows of steps [first_step, end) are contiguous.
 int64_t window_end(const SequenceRows& rows, int64_t first_step, int64_t max_rows);
 
-// Rows projected ahead by an inference forward pass: about 4 MB of gates (at least one step's).
-inline int64_t inference_window_rows(int64_t batch, int64_t gate_columns, int64_t element_size) {
+// Rows of x W_ih^T projected ahead by a forward pass (an LSTM's, training or not; a GRU's in
+// inference): about 4 MB of gates, at least one step's.
+inline int64_t projection_window_rows(int64_t batch, int64_t gate_columns, int64_t element_size) {
     const int64_t rows = (int64_t(4) << 20) / (gate_columns * element_size);
     return rows > batch ? rows : batch;
 }

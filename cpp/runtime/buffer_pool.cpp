@@ -57,19 +57,20 @@ Pool& pool() {
     return *instance;
 }
 
-// While cached, a block is off limits: AddressSanitizer reports a stale pointer reaching it.
-void hide(const Block& block) {
+// Bytes [from, to) of a block are off limits (cached, or past what its user asked for):
+// AddressSanitizer reports a stale pointer or an overrun reaching them.
+void hide(void* data, size_t from, size_t to) {
 #if defined(FAST_LSTM_ASAN)
-    ASAN_POISON_MEMORY_REGION(block.data, block.capacity);
+    ASAN_POISON_MEMORY_REGION(static_cast<char*>(data) + from, to - from);
 #else
-    (void)block;
+    (void)data, (void)from, (void)to;
 #endif
 }
-void unhide(const Block& block) {
+void unhide(void* data, size_t bytes) {
 #if defined(FAST_LSTM_ASAN)
-    ASAN_UNPOISON_MEMORY_REGION(block.data, block.capacity);
+    ASAN_UNPOISON_MEMORY_REGION(data, bytes);
 #else
-    (void)block;
+    (void)data, (void)bytes;
 #endif
 }
 
@@ -77,7 +78,7 @@ void unhide(const Block& block) {
 void trim_to(Pool& p, size_t keep) {
     size_t drop = 0;
     while (drop < p.blocks.size() && p.cached > keep) {
-        unhide(p.blocks[drop]);
+        unhide(p.blocks[drop].data, p.blocks[drop].capacity);
         std::free(p.blocks[drop].data);
         p.cached -= p.blocks[drop].capacity;
         ++drop;
@@ -104,7 +105,7 @@ void* acquire(size_t bytes, size_t alignment, size_t* capacity) {
             const Block block = p.blocks[best];
             p.blocks.erase(p.blocks.begin() + static_cast<std::ptrdiff_t>(best));
             p.cached -= block.capacity;
-            unhide(block);
+            unhide(block.data, bytes);  // the rest stays poisoned
             *capacity = block.capacity;
             return block.data;
         }
@@ -117,6 +118,7 @@ void* acquire(size_t bytes, size_t alignment, size_t* capacity) {
     // Transparent huge pages: one fault per 2 MiB instead of per 4 KiB on first touch.
     madvise(data, rounded, MADV_HUGEPAGE);  // advice only; failure is harmless
 #endif
+    hide(data, bytes, rounded);
     *capacity = rounded;
     return data;
 }
@@ -125,14 +127,18 @@ void release(void* block, size_t capacity) {
     if (!block) return;
     Pool& p = pool();
     std::lock_guard<std::mutex> lock(p.mutex);
-    if (capacity > p.limit) {
-        std::free(block);
-        return;
+    if (capacity <= p.limit) {
+        try {  // release() runs in destructors: a failed push_back frees the block instead
+            p.blocks.push_back(Block{block, capacity});
+            p.cached += capacity;
+            hide(block, 0, capacity);
+            trim_to(p, p.limit);
+            return;
+        } catch (const std::bad_alloc&) {
+        }
     }
-    p.blocks.push_back(Block{block, capacity});
-    p.cached += capacity;
-    hide(p.blocks.back());
-    trim_to(p, p.limit);
+    unhide(block, capacity);
+    std::free(block);
 }
 
 size_t cached_bytes() {
