@@ -1,7 +1,7 @@
 // Forward driver: the input projection as one GEMM per window of steps (a few MB of rows),
-// then per step the recurrent product and the cell update (fused in one tile, or a GEMM then the update when
-// the tile's weights outgrow L1), hidden-unit blocks split across threads with one barrier
-// per step.
+// then per step the recurrent product and the cell update (fused in one tile, or a GEMM then
+// the update when the tile's weights outgrow L1), hidden-unit blocks split across threads
+// with one barrier per step.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
