@@ -209,6 +209,20 @@ def random_lstm_problem(T, B, D, H, dtype=np.float64, seed=0) -> LstmProblem:
     )
 
 
+def random_projection_problem(T, B, D, H, P, dtype=np.float64, seed=0, gates=4) -> dict:
+    """A seeded random problem for any cell option, as a dict of C-contiguous `dtype` arrays: x,
+    w_ih (gates*H, D), w_hh (gates*H, P), b, h0 (B, P), c0, w_hr (P, H), peephole (3, H), and the
+    upstream gradients dy (T, B, P), dh_n (B, P), dc_n. With P = H, w_hr is simply not used."""
+    rng = np.random.default_rng(seed)
+    k = 1 / np.sqrt(H)
+    arrays = dict(x=rng.standard_normal((T, B, D)), w_ih=rng.uniform(-k, k, (gates * H, D)),
+                  w_hh=rng.uniform(-k, k, (gates * H, P)), b=rng.uniform(-k, k, gates * H),
+                  h0=rng.standard_normal((B, P)), c0=rng.standard_normal((B, H)),
+                  w_hr=rng.uniform(-k, k, (P, H)), peephole=rng.uniform(-0.5, 0.5, (3, H)),
+                  dy=rng.standard_normal((T, B, P)), dh_n=rng.standard_normal((B, P)), dc_n=rng.standard_normal((B, H)))
+    return {name: value.astype(dtype) for name, value in arrays.items()}
+
+
 def three_gate_problem(p: LstmProblem) -> LstmProblem:
     """The problem with the f rows of every weight and bias dropped: the gates i, g, o of the
     cells without a forget gate of their own (forget_gate=False, couple_input_forget=True)."""

@@ -9,7 +9,7 @@ import fast_lstm
 import numpy as np
 import pytest
 from checks import FINITE_DIFFERENCE_TOL, FORWARD_TOL, GRADIENT_TOL, assert_close, numeric_gradient
-from reference import lstm_backward_ref, lstm_forward_ref
+from reference import lstm_backward_ref, lstm_forward_ref, random_projection_problem
 
 DTYPES = [np.float32, np.float64]
 # (T, B, D, H, P): P below, equal to and above H; remainders of the SIMD width and of GEMM panels.
@@ -21,17 +21,6 @@ CELLS = {"standard": {}, "peephole": dict(peephole=True), "identity": dict(cell_
 
 def dtype_id(dtype):
     return np.dtype(dtype).name
-
-
-def problem(T, B, D, H, P, dtype, seed, gates=4):
-    rng = np.random.default_rng(seed)
-    k = 1 / np.sqrt(H)
-    arrays = dict(x=rng.standard_normal((T, B, D)), w_ih=rng.uniform(-k, k, (gates * H, D)),
-                  w_hh=rng.uniform(-k, k, (gates * H, P)), b=rng.uniform(-k, k, gates * H),
-                  h0=rng.standard_normal((B, P)), c0=rng.standard_normal((B, H)),
-                  w_hr=rng.uniform(-k, k, (P, H)), peephole=rng.uniform(-0.5, 0.5, (3, H)),
-                  dy=rng.standard_normal((T, B, P)), dh_n=rng.standard_normal((B, P)), dc_n=rng.standard_normal((B, H)))
-    return {name: value.astype(dtype) for name, value in arrays.items()}
 
 
 def kernel_options(cell, p):
@@ -46,7 +35,7 @@ def kernel_options(cell, p):
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_matches_reference(each_isa, each_recurrent_product, cell, shape, dtype):
     gates = 3 if cell in ("no-forget-gate", "cifg") else 4
-    p = problem(*shape, dtype, seed=sum(shape), gates=gates)
+    p = random_projection_problem(*shape, dtype, seed=sum(shape), gates=gates)
     options = kernel_options(cell, p)
     inputs = (p["x"], p["w_ih"], p["w_hh"], p["b"], p["h0"], p["c0"])
     *expected, ref_cache = lstm_forward_ref(*inputs, w_hr=p["w_hr"], **options)
@@ -63,7 +52,7 @@ def test_matches_reference(each_isa, each_recurrent_product, cell, shape, dtype)
 
 
 def test_gradients_match_finite_differences_with_lengths_mask_and_peepholes(each_isa, each_recurrent_product):
-    p = problem(4, 3, 3, 5, 2, np.float64, seed=17)
+    p = random_projection_problem(4, 3, 3, 5, 2, np.float64, seed=17)
     lengths = np.array([4, 1, 3])
     mask = np.random.default_rng(2).uniform(0.5, 1.5, (3, 2))
     names = ("x", "w_ih", "w_hh", "b", "h0", "c0", "peephole", "w_hr")
@@ -83,7 +72,7 @@ def test_gradients_match_finite_differences_with_lengths_mask_and_peepholes(each
 
 
 def test_lengths_give_each_sequence_its_own_result(each_isa):
-    p = problem(6, 4, 5, 9, 4, np.float64, seed=3)
+    p = random_projection_problem(6, 4, 5, 9, 4, np.float64, seed=3)
     lengths = np.array([2, 6, 0, 4])
     y, h_n, c_n, _ = fast_lstm.lstm_forward(p["x"], p["w_ih"], p["w_hh"], p["b"], p["h0"], p["c0"],
                                             lengths=lengths, w_hr=p["w_hr"])
@@ -104,7 +93,7 @@ def test_lengths_give_each_sequence_its_own_result(each_isa):
 @pytest.mark.parametrize("lengths", [None, [4, 7, 1, 7, 3]], ids=["full", "packed"])
 def test_matches_torch_proj_size(torch, each_isa, lengths, dtype):
     T, B, D, H, P = 7, 5, 6, 11, 4
-    p = problem(T, B, D, H, P, dtype, seed=21)
+    p = random_projection_problem(T, B, D, H, P, dtype, seed=21)
     lstm = torch.nn.LSTM(D, H, proj_size=P).to(getattr(torch, dtype_id(dtype)))
     with torch.no_grad():
         for name, key in (("weight_ih_l0", "w_ih"), ("weight_hh_l0", "w_hh"), ("bias_ih_l0", "b"),
@@ -134,7 +123,7 @@ def test_matches_torch_proj_size(torch, each_isa, lengths, dtype):
 
 
 def test_one_and_two_threads_are_bitwise_equal(each_isa, each_recurrent_product, restore_num_threads):
-    p = problem(10, 24, 64, 96, 40, np.float32, seed=5)
+    p = random_projection_problem(10, 24, 64, 96, 40, np.float32, seed=5)
     mask = np.random.default_rng(6).uniform(0, 2, (24, 40)).astype(np.float32)
     lengths = np.random.default_rng(7).integers(0, 11, 24)
     results = []
@@ -147,7 +136,7 @@ def test_one_and_two_threads_are_bitwise_equal(each_isa, each_recurrent_product,
         np.testing.assert_array_equal(a, b)
 
 
-P32 = problem(3, 2, 4, 5, 3, np.float32, seed=60)
+P32 = random_projection_problem(3, 2, 4, 5, 3, np.float32, seed=60)
 
 
 def forward(**changes):

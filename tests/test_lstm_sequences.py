@@ -37,27 +37,30 @@ def random_mask(B, H, dtype, seed=5, p=0.3):
 
 
 def per_sequence_reference(p, lengths, mask=None):
-    """Forward and backward of each sequence alone, for its own length; assembled like the kernel's outputs."""
+    """Forward and backward of each sequence alone, for its own length; assembled like the kernel's outputs.
+
+    The sequences of one length run as one batch of the reference: its rows never meet."""
     T, B, D = p.x.shape
     H = p.w_hh.shape[1]
     y = np.zeros((T, B, H))
     h_n, c_n, dh0, dc0 = (np.zeros((B, H)) for _ in range(4))
     dx = np.zeros((T, B, D))
     dw_ih, dw_hh, db = np.zeros(p.w_ih.shape), np.zeros(p.w_hh.shape), np.zeros(p.b.shape)
-    for b, length in enumerate(lengths):
-        one = slice(b, b + 1)
+    lengths = np.asarray(lengths)
+    for length in np.unique(lengths):
+        group = np.flatnonzero(lengths == length)
         if length == 0:
-            h_n[b], c_n[b], dh0[b], dc0[b] = p.h0[b], p.c0[b], p.dh_n[b], p.dc_n[b]
+            h_n[group], c_n[group], dh0[group], dc0[group] = p.h0[group], p.c0[group], p.dh_n[group], p.dc_n[group]
             continue
-        m = None if mask is None else mask[one]
-        ys, hs, cs, cache = lstm_forward_ref(p.x[:length, one], p.w_ih, p.w_hh, p.b, p.h0[one], p.c0[one], m)
-        y[:length, one], h_n[b], c_n[b] = ys, hs[0], cs[0]
-        grads = lstm_backward_ref(p.dy[:length, one], p.dh_n[one], p.dc_n[one], cache)
-        dx[:length, one] = grads[0]
+        m = None if mask is None else mask[group]
+        ys, hs, cs, cache = lstm_forward_ref(p.x[:length, group], p.w_ih, p.w_hh, p.b, p.h0[group], p.c0[group], m)
+        y[:length, group], h_n[group], c_n[group] = ys, hs, cs
+        grads = lstm_backward_ref(p.dy[:length, group], p.dh_n[group], p.dc_n[group], cache)
+        dx[:length, group] = grads[0]
         dw_ih += grads[1]
         dw_hh += grads[2]
         db += grads[3]
-        dh0[b], dc0[b] = grads[4][0], grads[5][0]
+        dh0[group], dc0[group] = grads[4], grads[5]
     return (y, h_n, c_n), (dx, dw_ih, dw_hh, db, dh0, dc0)
 
 
@@ -87,6 +90,16 @@ def test_lengths_match_each_sequence_run_alone(each_isa, each_recurrent_product,
     for b, length in enumerate(lengths):
         assert not outputs[0][length:, b].any()
         assert not grads[0][length:, b].any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_lengths_with_spread_rows_match_each_sequence_run_alone(each_isa, each_recurrent_product, dtype):
+    """Rows of D = 2 KB: dx and dW_ih go through the backward's spread-row scratch (see
+    test_lstm_spread_rows.py), here with the rows of a sorted, gapped batch (70 rows)."""
+    D = 2048 // np.dtype(dtype).itemsize
+    lengths = [6, 2, 0, 6, 5, 6, 1, 6, 6, 4, 3, 6, 5, 6, 4, 0]
+    p = random_lstm_problem(6, len(lengths), D, 40, dtype, seed=12)
+    assert_matches(*run(p, lengths), *per_sequence_reference(p, lengths), dtype)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
@@ -231,11 +244,11 @@ def test_bad_recurrent_masks_are_refused(mask, error, message):
         fast_lstm.lstm_forward(p.x, p.w_ih, p.w_hh, p.b, recurrent_mask=mask)
 
 
-@pytest.mark.parametrize("lengths", [None, [9, 3, 0, 7] * 10], ids=["full", "lengths"])
+@pytest.mark.parametrize("lengths", [None, [9, 8, 0, 9] * 10], ids=["full", "lengths"])
 def test_inference_projects_in_windows_with_the_training_result(each_isa, each_recurrent_product, lengths):
     """The LSTM projects the inputs ~4 MB of rows ahead: at H=1024 that is 256 float32 rows, so
-    this batch (360 rows) takes two windows or more, in inference and (into its record) in
-    training; the GRU's training projects all rows at once."""
+    this batch (360 rows, or 260 with the lengths) takes two windows or more, in inference and
+    (into its record) in training; the GRU's training projects all rows at once."""
     import reference_gru
 
     T, B, D, H = 9, 40, 8, 1024
@@ -246,13 +259,11 @@ def test_inference_projects_in_windows_with_the_training_result(each_isa, each_r
         np.testing.assert_array_equal(a, b)
     y_ref = lstm_forward_variants_ref(*p[:6], lengths=lengths)[0]
     np.testing.assert_allclose(inference[0], y_ref, rtol=0, atol=2e-5)
-    if lengths is None:  # the gates recorded window by window give the reference's gradients
-        gradients = fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache)
-        *_, reference_cache = lstm_forward_ref(*(a.astype(np.float64) for a in p[:6]))
-        expected = lstm_backward_ref(p.dy.astype(np.float64), p.dh_n.astype(np.float64),
-                                     p.dc_n.astype(np.float64), reference_cache)
-        for name, actual, wanted in zip(("dx", "dw_ih", "dw_hh", "db", "dh0", "dc0"), gradients, expected):
-            assert_close(name, actual, wanted, np.float32, GRADIENT_TOL[np.float32])
+    # The gates recorded window by window give the reference's gradients.
+    gradients = fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache)
+    expected = per_sequence_reference(p, [T] * B if lengths is None else lengths)[1]
+    for name, actual, wanted in zip(("dx", "dw_ih", "dw_hh", "db", "dh0", "dc0"), gradients, expected):
+        assert_close(name, actual, wanted, np.float32, GRADIENT_TOL[np.float32])
 
     g = reference_gru.random_gru_problem(T, B, D, H, np.float32, seed=42)
     inference = fast_lstm.gru_forward(*g[:6], lengths=lengths)
