@@ -9,7 +9,7 @@ Options (after `python -m pytest bench --benchmark-only`):
                      interleave.py.  Benchmarks timed on their own (test_cells.py, test_sgemm) get
                      budget / (time of one call) rounds, kept within [3, 1000].
 Selection: one marker per shape (-m medium, -m "large or xlarge"), per mode (-m forward, -m train,
--m stream, -m sgemm, -m fit), or -k on the ids, e.g. -k "medium and torch" (beware that -k large
+-m stream, -m sgemm, -m fit), -m scaling (test_scaling.py), or -k on the ids, e.g. -k "medium and torch" (beware that -k large
 also matches xlarge; -m large does not).
 
 Each benchmark also records in extra_info the share of the machine other processes used while
@@ -55,6 +55,7 @@ MARKERS = {
     "fit": "one training epoch of a whole model (LSTM + Dense, MSE, Adam), lstmcore against torch",
     "gru": "the GRU (fast_lstm.gru_forward/gru_backward beside torch.nn.GRU) on the grid's shapes",
     "cells": "the LSTM cell variants (peephole, CIFG, the 1997 cell) beside the standard cell, medium shape",
+    "scaling": "fast_lstm at 1 and 2 threads in interleaved blocks: its 2-thread speedup",
 }
 # Marks a --quick run leaves out besides the big shapes: seconds per call, not for CI.
 NOT_QUICK = ("fit", "cells")

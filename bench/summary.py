@@ -10,7 +10,8 @@ peer median / fast_lstm median (above 1: fast_lstm is faster) with the peer's me
 Without fast_lstm in the run, the peer cells show each peer's own median and GFLOP/s.  The stream
 row is per step (its benchmark times 100 single-step calls).  The training epochs of a whole model
 (test_fit_epoch.py, mode "epoch") get a small table of their own: seconds per epoch of lstmcore
-and torch, and the ratio torch / lstmcore, per thread count.
+and torch, and the ratio torch / lstmcore, per thread count; so do fast_lstm's 2-thread speedups
+(test_scaling.py, scaling=True): its 1- and 2-thread medians from one interleaved cell.
 """
 
 from __future__ import annotations
@@ -45,6 +46,14 @@ def fmt_ms(seconds: float) -> str:
     return f"{ms:.3f}"
 
 
+def row_order(key: tuple) -> tuple:
+    """Sort key of a (shape, mode) row: the grid's order, a shape's "(packed)" row after it."""
+    shape, mode = key
+    base = shape.split(" ")[0]
+    order = SHAPE_ORDER.index(base) if base in SHAPE_ORDER else len(SHAPE_ORDER)
+    return (order, shape, MODE_ORDER.index(mode) if mode in MODE_ORDER else 9)
+
+
 class Entry:
     def __init__(self, bench: dict):
         info = bench["extra_info"]
@@ -56,6 +65,8 @@ class Entry:
         self.steps = info.get("steps", 1)
         self.version = info.get("version", "")
         self.other_load = info.get("other_cpu_load")
+        # test_scaling.py: fast_lstm at this thread count, interleaved with itself at the other.
+        self.scaling = bool(info.get("scaling"))
         # The stream benchmark times `steps` calls; everything below is per call.
         self.median = bench["stats"]["median"] / self.steps
         self.iqr_fraction = bench["stats"]["iqr"] / bench["stats"]["median"]
@@ -72,7 +83,7 @@ class Entry:
 
 def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
     all_entries = [Entry(b) for b in benchmarks if "impl" in b.get("extra_info", {})]
-    entries = [e for e in all_entries if e.mode != EPOCH_MODE]
+    entries = [e for e in all_entries if e.mode != EPOCH_MODE and not e.scaling]
     out = []
     if meta:
         machine = meta.get("machine_info", {})
@@ -115,14 +126,8 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
                 shape, impl = f"{shape} (packed)", "fast_lstm"
             by_row.setdefault((shape, e.mode), {})[impl] = e
 
-        def row_key(key):
-            shape, mode = key
-            base = shape.split(" ")[0]
-            order = SHAPE_ORDER.index(base) if base in SHAPE_ORDER else len(SHAPE_ORDER)
-            return (order, shape, MODE_ORDER.index(mode) if mode in MODE_ORDER else 9)
-
         any_busy = False
-        for shape, mode in sorted(by_row, key=row_key):
+        for shape, mode in sorted(by_row, key=row_order):
             row = dict(by_row[(shape, mode)])
             if shape.endswith(" (packed)"):
                 # Peers of the packed row are those of the plain row.
@@ -172,8 +177,42 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
                 "row was measured; its figures (2-thread ones above all) are not trustworthy."
             )
         out.append("")
+    out.extend(scaling_table([e for e in all_entries if e.scaling]))
     out.extend(epoch_table([e for e in all_entries if e.mode == EPOCH_MODE]))
     return "\n".join(out)
+
+
+def scaling_table(entries: list[Entry]) -> list[str]:
+    """test_scaling.py's table: fast_lstm at 1 and 2 threads from one cell, and the speedup."""
+    if not entries:
+        return []
+    out = [
+        "### 2-thread speedup of fast_lstm (1 and 2 threads timed in interleaved blocks)",
+        "",
+        "| shape | mode | 1 thread ms | IQR | 2 threads ms | IQR | speedup |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    rows: dict[tuple, dict[int, Entry]] = {}
+    for e in entries:
+        rows.setdefault((e.shape, e.mode), {})[e.threads] = e
+    any_busy = False
+    for shape, mode in sorted(rows, key=row_order):
+        row = rows[(shape, mode)]
+        busy = any(e.busy for e in row.values())
+        any_busy |= busy
+        cells = []
+        for threads in (1, 2):
+            e = row.get(threads)
+            cells += [fmt_ms(e.median), f"{100 * e.iqr_fraction:.0f}%"] if e else ["-", "-"]
+        cells.append(f"{row[1].median / row[2].median:.2f}x" if 1 in row and 2 in row else "-")
+        out.append(f"| {shape}{' *' if busy else ''} | {mode} | " + " | ".join(cells) + " |")
+    out.append("")
+    out.append("Speedup = 1-thread median / 2-thread median, both from the same interleaved blocks.")
+    if any_busy:
+        out.append(f"\\* another process used at least {BUSY_FRACTION:.0%} of the machine "
+                   "meanwhile: not trustworthy.")
+    out.append("")
+    return out
 
 
 def epoch_table(entries: list[Entry]) -> list[str]:
