@@ -9,8 +9,8 @@ Options (after `python -m pytest bench --benchmark-only`):
                      interleave.py.  Benchmarks timed on their own (test_cells.py, test_sgemm) get
                      budget / (time of one call) rounds, kept within [3, 1000].
 Selection: one marker per shape (-m medium, -m "large or xlarge"), per mode (-m forward, -m train,
--m stream, -m sgemm, -m fit), -m scaling (test_scaling.py), or -k on the ids, e.g. -k "medium and torch" (beware that -k large
-also matches xlarge; -m large does not).
+-m stream, -m sgemm, -m fit), -m scaling (test_scaling.py), or -k on the ids, e.g.
+-k "medium and torch" (beware that -k large also matches xlarge; -m large does not).
 
 Each benchmark also records in extra_info the share of the machine other processes used while
 it ran (other_cpu_load); summary.py flags rows above 15%.  The header reports the same at start.

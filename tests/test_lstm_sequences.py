@@ -95,7 +95,8 @@ def test_lengths_match_each_sequence_run_alone(each_isa, each_recurrent_product,
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_lengths_with_spread_rows_match_each_sequence_run_alone(each_isa, each_recurrent_product, dtype):
     """Rows of D = 2 KB: dx and dW_ih go through the backward's spread-row scratch (see
-    test_lstm_spread_rows.py), here with the rows of a sorted, gapped batch (70 rows)."""
+    test_lstm_spread_rows.py), here with the rows of a sorted, gapped batch (66 rows, deep enough
+    for dW to be spread)."""
     D = 2048 // np.dtype(dtype).itemsize
     lengths = [6, 2, 0, 6, 5, 6, 1, 6, 6, 4, 3, 6, 5, 6, 4, 0]
     p = random_lstm_problem(6, len(lengths), D, 40, dtype, seed=12)
