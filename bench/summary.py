@@ -54,6 +54,10 @@ def row_order(key: tuple) -> tuple:
     return (order, shape, MODE_ORDER.index(mode) if mode in MODE_ORDER else 9)
 
 
+def fmt_s(seconds: float) -> str:
+    return f"{seconds:.2f}"
+
+
 class Entry:
     def __init__(self, bench: dict):
         info = bench["extra_info"]
@@ -200,17 +204,12 @@ def scaling_table(entries: list[Entry]) -> list[str]:
         row = rows[(shape, mode)]
         busy = any(e.busy for e in row.values())
         any_busy |= busy
-        cells = []
-        for threads in (1, 2):
-            e = row.get(threads)
-            cells += [fmt_ms(e.median), f"{100 * e.iqr_fraction:.0f}%"] if e else ["-", "-"]
+        cells = median_and_iqr(row.get(1), fmt_ms) + median_and_iqr(row.get(2), fmt_ms)
         cells.append(f"{row[1].median / row[2].median:.2f}x" if 1 in row and 2 in row else "-")
         out.append(f"| {shape}{' *' if busy else ''} | {mode} | " + " | ".join(cells) + " |")
     out.append("")
     out.append("Speedup = 1-thread median / 2-thread median, both from the same interleaved blocks.")
-    if any_busy:
-        out.append(f"\\* another process used at least {BUSY_FRACTION:.0%} of the machine "
-                   "meanwhile: not trustworthy.")
+    out.extend(busy_footnote(any_busy))
     out.append("")
     return out
 
@@ -230,20 +229,27 @@ def epoch_table(entries: list[Entry]) -> list[str]:
         row = {e.impl: e for e in entries if e.threads == threads}
         busy = any(e.busy for e in row.values())
         any_busy |= busy
-        cells = []
-        for impl in ("lstmcore", "torch"):
-            e = row.get(impl)
-            cells += [f"{e.median:.2f}", f"{100 * e.iqr_fraction:.0f}%"] if e else ["-", "-"]
+        cells = median_and_iqr(row.get("lstmcore"), fmt_s) + median_and_iqr(row.get("torch"), fmt_s)
         both = "lstmcore" in row and "torch" in row
         cells.append(f"{row['torch'].median / row['lstmcore'].median:.2f}x" if both else "-")
         out.append(f"| {threads}{' *' if busy else ''} | " + " | ".join(cells) + " |")
     out.append("")
     out.append("Ratio above 1: lstmcore's epoch is faster. Medians of the timed epochs.")
-    if any_busy:
-        out.append(f"\\* another process used at least {BUSY_FRACTION:.0%} of the machine "
-                   "meanwhile: not trustworthy.")
+    out.extend(busy_footnote(any_busy))
     out.append("")
     return out
+
+
+def median_and_iqr(entry: Entry | None, fmt) -> list[str]:
+    """Two cells: the entry's median (formatted by fmt) and its IQR relative to the median."""
+    return [fmt(entry.median), f"{100 * entry.iqr_fraction:.0f}%"] if entry else ["-", "-"]
+
+
+def busy_footnote(any_busy: bool) -> list[str]:
+    """The footnote of a small table with a row marked busy (another process used the machine)."""
+    if not any_busy:
+        return []
+    return [f"\\* another process used at least {BUSY_FRACTION:.0%} of the machine meanwhile: not trustworthy."]
 
 
 def main(argv=None) -> int:
