@@ -34,6 +34,14 @@ class Shape:
         """Matmul FLOPs of one forward pass: input and recurrent GEMMs of the four gates."""
         return 2 * self.B * self.T * 4 * self.H * (self.D + self.H)
 
+    def flops(self, mode: str) -> int:
+        """Matmul FLOPs of one call in `mode` ("forward" or "train")."""
+        return self.forward_flops() * mode_flops_factor(mode)
+
+    def dims(self) -> dict:
+        """B, T, D and H, as every benchmark records them in extra_info."""
+        return dict(B=self.B, T=self.T, D=self.D, H=self.H)
+
 
 GRID = {
     s.name: s
@@ -53,6 +61,12 @@ THREADS = (1, 2)
 MODES = ("forward", "train")
 # A training step is a forward and a backward pass; the backward does two GEMMs per forward GEMM.
 TRAIN_FLOPS_FACTOR = 3
+
+
+def mode_flops_factor(mode: str) -> int:
+    """FLOPs of a call in `mode` over those of a forward pass."""
+    return TRAIN_FLOPS_FACTOR if mode == "train" else 1
+
 SGEMM_N = 2048
 
 

@@ -202,11 +202,9 @@ def scaling_table(entries: list[Entry]) -> list[str]:
     any_busy = False
     for shape, mode in sorted(rows, key=row_order):
         row = rows[(shape, mode)]
-        busy = any(e.busy for e in row.values())
+        line, busy = pair_row([shape, mode], row.get(1), row.get(2), fmt_ms, first_over_second=True)
+        out.append(line)
         any_busy |= busy
-        cells = median_and_iqr(row.get(1), fmt_ms) + median_and_iqr(row.get(2), fmt_ms)
-        cells.append(f"{row[1].median / row[2].median:.2f}x" if 1 in row and 2 in row else "-")
-        out.append(f"| {shape}{' *' if busy else ''} | {mode} | " + " | ".join(cells) + " |")
     out.append("")
     out.append("Speedup = 1-thread median / 2-thread median, both from the same interleaved blocks.")
     out.extend(busy_footnote(any_busy))
@@ -227,12 +225,9 @@ def epoch_table(entries: list[Entry]) -> list[str]:
     any_busy = False
     for threads in sorted({e.threads for e in entries}):
         row = {e.impl: e for e in entries if e.threads == threads}
-        busy = any(e.busy for e in row.values())
+        line, busy = pair_row([str(threads)], row.get("lstmcore"), row.get("torch"), fmt_s, first_over_second=False)
+        out.append(line)
         any_busy |= busy
-        cells = median_and_iqr(row.get("lstmcore"), fmt_s) + median_and_iqr(row.get("torch"), fmt_s)
-        both = "lstmcore" in row and "torch" in row
-        cells.append(f"{row['torch'].median / row['lstmcore'].median:.2f}x" if both else "-")
-        out.append(f"| {threads}{' *' if busy else ''} | " + " | ".join(cells) + " |")
     out.append("")
     out.append("Ratio above 1: lstmcore's epoch is faster. Medians of the timed epochs.")
     out.extend(busy_footnote(any_busy))
@@ -240,9 +235,20 @@ def epoch_table(entries: list[Entry]) -> list[str]:
     return out
 
 
-def median_and_iqr(entry: Entry | None, fmt) -> list[str]:
-    """Two cells: the entry's median (formatted by fmt) and its IQR relative to the median."""
-    return [fmt(entry.median), f"{100 * entry.iqr_fraction:.0f}%"] if entry else ["-", "-"]
+def pair_row(labels: list[str], first: Entry | None, second: Entry | None, fmt,
+             first_over_second: bool) -> tuple[str, bool]:
+    """A row of a two-entry table: the labels (the first marked * when busy), each entry's median
+    (formatted by fmt) and IQR, and the ratio of their medians. Also returns whether it is busy."""
+    busy = any(e.busy for e in (first, second) if e)
+    cells = [labels[0] + (" *" if busy else ""), *labels[1:]]
+    for entry in (first, second):
+        cells += [fmt(entry.median), f"{100 * entry.iqr_fraction:.0f}%"] if entry else ["-", "-"]
+    if first and second:
+        ratio = first.median / second.median if first_over_second else second.median / first.median
+        cells.append(f"{ratio:.2f}x")
+    else:
+        cells.append("-")
+    return "| " + " | ".join(cells) + " |", busy
 
 
 def busy_footnote(any_busy: bool) -> list[str]:

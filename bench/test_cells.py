@@ -82,7 +82,7 @@ def test_cell(measure, threads, cell, mode):
     if cell == "standard":  # the same kernel as the grid's row
         np.testing.assert_allclose(y, lstm_impls.reference_output(MEDIUM), rtol=1e-4, atol=1e-5)
 
-    flops = MEDIUM.forward_flops() * (lstm_impls.TRAIN_FLOPS_FACTOR if mode == "train" else 1)
+    flops = MEDIUM.flops(mode)
     measure(
         lstm_impls.Case(run=run, output=lambda: y, info={"isa": fl.isa()}),
         group=f"cells {mode} {threads}T",
@@ -90,10 +90,7 @@ def test_cell(measure, threads, cell, mode):
         version=peer.version,
         shape=f"medium {cell}",
         mode=mode,
-        B=MEDIUM.B,
-        T=MEDIUM.T,
-        D=MEDIUM.D,
-        H=MEDIUM.H,
+        **MEDIUM.dims(),
         threads=threads,
         flops=flops,
     )
@@ -157,10 +154,7 @@ def test_projection_torch(measure, threads, mode):
         version=peer.version,
         shape="medium projection",
         mode=mode,
-        B=MEDIUM.B,
-        T=MEDIUM.T,
-        D=MEDIUM.D,
-        H=MEDIUM.H,
+        **MEDIUM.dims(),
         threads=threads,
-        flops=MEDIUM.forward_flops() * (lstm_impls.TRAIN_FLOPS_FACTOR if mode == "train" else 1),
+        flops=MEDIUM.flops(mode),
     )

@@ -68,7 +68,7 @@ def test_lstm(interleaved, threads, shape, mode, impl):
     if impl == lstm_impls.LIMIT_GEMM:
         flops = 2 * lstm_impls.SGEMM_N**3
     else:
-        flops = shape.forward_flops() * (lstm_impls.TRAIN_FLOPS_FACTOR if mode == "train" else 1)
+        flops = shape.flops(mode)
     interleaved(
         build_case,
         group=f"{shape.name} {mode} {threads}T",
@@ -76,10 +76,7 @@ def test_lstm(interleaved, threads, shape, mode, impl):
         version=lstm_impls.peer_for(impl).version,
         shape=shape.name,
         mode=mode,
-        B=shape.B,
-        T=shape.T,
-        D=shape.D,
-        H=shape.H,
+        **shape.dims(),
         threads=threads,
         flops=flops,
     )

@@ -135,10 +135,7 @@ def test_gru(interleaved, threads, shape, mode, impl):
         version=lstm_impls.peer_for(impl).version,
         shape=f"{shape.name} gru",
         mode=mode,
-        B=shape.B,
-        T=shape.T,
-        D=shape.D,
-        H=shape.H,
+        **shape.dims(),
         threads=threads,
-        flops=gru_flops(shape) * (lstm_impls.TRAIN_FLOPS_FACTOR if mode == "train" else 1),
+        flops=gru_flops(shape) * lstm_impls.mode_flops_factor(mode),
     )

@@ -67,11 +67,8 @@ def test_scaling(interleaved, shape, mode, impl):
         version=lstm_impls.peer_for("fast_lstm").version,
         shape=shape.name,
         mode=mode,
-        B=shape.B,
-        T=shape.T,
-        D=shape.D,
-        H=shape.H,
+        **shape.dims(),
         threads=_threads_of(impl),
         scaling=True,
-        flops=shape.forward_flops() * (lstm_impls.TRAIN_FLOPS_FACTOR if mode == "train" else 1),
+        flops=shape.flops(mode),
     )
