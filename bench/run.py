@@ -50,7 +50,8 @@ def main(argv=None) -> int:
         # Run from the bench directory so that a source tree in the current directory cannot
         # shadow the installed fast_lstm.
         status = subprocess.call(command, cwd=BENCH_DIR)
-        if not os.path.exists(json_path):
+        # A selection that matches nothing leaves the JSON file empty (or absent).
+        if not os.path.exists(json_path) or os.path.getsize(json_path) == 0:
             print(f"pytest exited with {status} and wrote no results", file=sys.stderr)
             return status or 1
         benchmarks, meta = summary.load(json_path)
