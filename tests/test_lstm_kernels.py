@@ -144,7 +144,9 @@ def assert_forward_and_backward_match_reference(p, dtype):
 @pytest.mark.parametrize("batch", range(1, 14))
 def test_every_batch_remainder_matches_reference(each_isa, each_recurrent_product, batch, dtype):
     """The per-step dh GEMM has B rows: B = 1..13 leaves every remainder of the GEMM's row tile
-    (6 on AVX2, 12 on AVX-512, 4 portable), which runs a kernel of its own."""
+    (6 on AVX2, 12 on AVX-512, 4 portable), which runs a kernel of its own, and of the fused
+    step's row tile (3 on AVX2, 6 on AVX-512, 2 portable), whose left-over rows take 2-row tiles
+    and, for an odd count, one-row tiles."""
     p = random_lstm_problem(3, batch, 5, 7, dtype, seed=batch)
     assert_forward_and_backward_match_reference(p, dtype)
 

@@ -14,16 +14,28 @@ __attribute__((noinline)) void gate_product_rows(Vec<T> (&acc)[R][NG], const T* 
     V sum[R][NG];
     for (int r = 0; r < R; ++r)
         for (int g = 0; g < NG; ++g) sum[r][g] = acc[r][g];
+    // Each weight vector is loaded once for all R rows (else: R loads per vector). Held in
+    // registers: all NG weight vectors and one broadcast (R * NG + NG + 1), or all R broadcasts
+    // and one weight vector (R * NG + R + 1); the smaller, so 3 x 4 fits AVX2's 16 registers.
     for (int64_t k = 0; k < depth; ++k) {
-        V weights[NG];
-        for (int g = 0; g < NG; ++g) {
-            weights[g] = V::load(w + (k * NG + g) * VL);
-            // Load each weight vector once for all R rows (else: R loads per vector).
-            weights[g].keep_in_register();
-        }
-        for (int r = 0; r < R; ++r) {
-            const V a = V::broadcast(rows[r][k]);
-            for (int g = 0; g < NG; ++g) sum[r][g] = fma(a, weights[g], sum[r][g]);
+        if constexpr (R < NG) {
+            V a[R];
+            for (int r = 0; r < R; ++r) a[r] = V::broadcast(rows[r][k]);
+            for (int g = 0; g < NG; ++g) {
+                V weights = V::load(w + (k * NG + g) * VL);
+                weights.keep_in_register();
+                for (int r = 0; r < R; ++r) sum[r][g] = fma(a[r], weights, sum[r][g]);
+            }
+        } else {
+            V weights[NG];
+            for (int g = 0; g < NG; ++g) {
+                weights[g] = V::load(w + (k * NG + g) * VL);
+                weights[g].keep_in_register();
+            }
+            for (int r = 0; r < R; ++r) {
+                const V a = V::broadcast(rows[r][k]);
+                for (int g = 0; g < NG; ++g) sum[r][g] = fma(a, weights[g], sum[r][g]);
+            }
         }
     }
     for (int r = 0; r < R; ++r)

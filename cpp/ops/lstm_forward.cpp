@@ -34,8 +34,9 @@ RecurrentProduct force_recurrent_product(RecurrentProduct choice) { return recur
 // A sequence step's recurrent product as a GEMM into the projected inputs, then the cell update
 // as its own pass, in place of the fused tile. The tile's panel of one unit block, R x NG*VL, is
 // read again by every MR-row tile; once it outgrows L1 (R = 256 at AVX2's 32 columns: 32 KB)
-// AVX2's 2-row tile needs 16 bytes of weights from L2 per FMA, the GEMM's 6 x 16 tile 5.
-// Measured on Zen 3 (AVX2): 2-8% off the forward at H = 256-512, a tie at H = 128.
+// AVX2's 3-row tile needs 11 bytes of weights from L2 per FMA, the GEMM's 6 x 16 tile 5.
+// Measured on Zen 3 (AVX2), fused against GEMM: 10-13% slower at H = 256, 4% at H = 512;
+// at H = 128 the GEMM is 2% slower on small, and ties on long.
 // The GEMM columns of a thread must be its whole unit blocks: NG*VL a multiple of nr.
 template <typename T>
 bool recurrent_gemm_pays(int64_t gates, int64_t vector_width, int64_t nr, int64_t recurrent_depth) {
