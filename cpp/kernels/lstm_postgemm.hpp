@@ -124,13 +124,12 @@ void lstm_forward_step(const LstmForwardStep<T>& s, int64_t block_begin, int64_t
     // one MR-row tile instead, so that (B = 3q + 1) 3(q - 1) rows + 2 + 2 take no lone row.
     int64_t whole = s.batch - s.batch % MR;  // rows in whole MR-row tiles
     if (MR % 2 == 1 && (s.batch - whole) % 2 == 1 && whole > 0) whole -= MR;
-    const int64_t paired = MR > 2 ? s.batch - (s.batch - whole) % 2 : whole;
+    const int64_t paired = s.batch - (s.batch - whole) % 2;
     const int64_t blocks = block_end - block_begin;
     for (int64_t i = 0; i < blocks; ++i) {
         const int64_t block = s.reverse_blocks ? block_end - 1 - i : block_begin + i;
         for (int64_t b0 = 0; b0 < whole; b0 += MR) lstm_forward_tile<T, MR, NG>(s, block, b0);
-        if constexpr (MR > 2)
-            for (int64_t b0 = whole; b0 < paired; b0 += 2) lstm_forward_tile<T, 2, NG>(s, block, b0);
+        for (int64_t b0 = whole; b0 < paired; b0 += 2) lstm_forward_tile<T, 2, NG>(s, block, b0);
     }
     for (int64_t row = paired; row < s.batch; ++row) {
         // Pairs of blocks from the walk's start; a block left over comes last.
