@@ -67,6 +67,7 @@ def mode_flops_factor(mode: str) -> int:
     """FLOPs of a call in `mode` over those of a forward pass."""
     return TRAIN_FLOPS_FACTOR if mode == "train" else 1
 
+
 SGEMM_N = 2048
 
 

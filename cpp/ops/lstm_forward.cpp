@@ -36,7 +36,8 @@ RecurrentProduct force_recurrent_product(RecurrentProduct choice) { return recur
 // read again by every MR-row tile; once it outgrows L1 (R = 256 at AVX2's 32 columns: 32 KB)
 // AVX2's 3-row tile needs 11 bytes of weights from L2 per FMA, the GEMM's 6 x 16 tile 5.
 // Measured on Zen 3 (AVX2), fused against GEMM: 10-13% slower at H = 256, 4% at H = 512;
-// at H = 128 the GEMM is 2% slower on small, and ties on long.
+// at H = 128 the GEMM is 2% slower on small, and on long from 11% faster (forward, 1 thread)
+// to 5% slower (training step): no clear winner, so the fused tile stays.
 // The GEMM columns of a thread must be its whole unit blocks: NG*VL a multiple of nr.
 template <typename T>
 bool recurrent_gemm_pays(int64_t gates, int64_t vector_width, int64_t nr, int64_t recurrent_depth) {
