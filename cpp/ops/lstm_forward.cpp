@@ -264,6 +264,10 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         int64_t block_begin, block_end, panel_begin = 0, panel_end = 0;
         split_range(blocks, 1, team.size, team.index, &block_begin, &block_end);
         if (P) split_range(ceil_div(P, nr), 1, team.size, team.index, &panel_begin, &panel_end);
+        // A thread's unit blocks are whole GEMM panels of the gates when NG*VL is a multiple of nr:
+        // then it projects its own columns of each window.
+        const PanelRange block_panels{block_begin * NG * VL / nr, block_end * NG * VL / nr};
+        const PanelRange* own_panels = (NG * VL) % nr == 0 ? &block_panels : nullptr;
         int64_t window_first_row = 0, window_last_step = 0;  // the projected window: steps before the latter
         T* xproj = nullptr;                                   // its first row
         for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
@@ -271,7 +275,8 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             if (t == window_last_step) {
                 xproj = record ? record->gate_values.data() + at * ld_gates : projection_buffer.data();
                 window_last_step = project_window(kernels, team, rows, t, window_rows, x_rows, D,
-                                                  packed.w_ih_gemm.data(), xproj, G, ld_gates, workspace);
+                                                  packed.w_ih_gemm.data(), xproj, G, ld_gates, workspace,
+                                                  own_panels);
                 window_first_row = at;
             }
             LstmForwardStep<T> step{};

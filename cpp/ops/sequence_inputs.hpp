@@ -60,21 +60,31 @@ void pack_backward_operands(const Team& team, int64_t nr, const T* x_rows, int64
     pack_b_panels(w_hh_packed, w_hh, R, 1, rows, R, nr, begin, end);
 }
 
-// x W^T for the window of steps that starts at step `first` (rows split across the team, then a
-// barrier), into xproj (window rows, G; row stride ld_xproj) with w packed as GEMM B panels
-// (D, G). Returns the step after the window. Every thread computes the same window.
+// x W^T for the window of steps that starts at step `first`, into xproj (window rows, G; row
+// stride ld_xproj) with w packed as GEMM B panels (D, G). Returns the step after the window.
+// Every thread computes the same window. Given own_panels (the panels of G this thread's steps
+// read, and the only ones they read until the next window), a thread computes all rows of
+// those panels and needs no barrier: the gates it then reads are its own core's writes. Else
+// the rows are split across the team, then a barrier.
+struct PanelRange {
+    int64_t begin = 0, end = 0;
+};
+
 template <typename T>
 int64_t project_window(const Kernels<T>& kernels, const Team& team, const SequenceRows& rows, int64_t first,
                        int64_t window_rows, const T* x_rows, int64_t D, const T* w_packed, T* xproj, int64_t G,
-                       int64_t ld_xproj, T* workspace) {
+                       int64_t ld_xproj, T* workspace, const PanelRange* own_panels = nullptr) {
     const int64_t last = window_end(rows, first, window_rows);
     const int64_t row0 = rows.offset[first], count = rows.offset[last - 1] + rows.count[last - 1] - row0;
+    const GemmArgs<T> projection{x_rows + row0 * D, D, 1, w_packed, xproj, ld_xproj, count, G, D, false};
+    if (own_panels) {
+        if (own_panels->begin < own_panels->end)
+            kernels.gemm(projection, 0, count, own_panels->begin, own_panels->end, workspace);
+        return last;
+    }
     int64_t begin, end;
     split_range(count, kernels.gemm_mr, team.size, team.index, &begin, &end);
-    if (begin < end) {
-        const GemmArgs<T> projection{x_rows + row0 * D, D, 1, w_packed, xproj, ld_xproj, count, G, D, false};
-        kernels.gemm(projection, begin, end, 0, ceil_div(G, kernels.gemm_nr), workspace);
-    }
+    if (begin < end) kernels.gemm(projection, begin, end, 0, ceil_div(G, kernels.gemm_nr), workspace);
     team.sync();
     return last;
 }
