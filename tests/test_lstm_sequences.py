@@ -247,9 +247,10 @@ def test_bad_recurrent_masks_are_refused(mask, error, message):
 
 @pytest.mark.parametrize("lengths", [None, [9, 8, 0, 9] * 10], ids=["full", "lengths"])
 def test_inference_projects_in_windows_with_the_training_result(each_isa, each_recurrent_product, lengths):
-    """The LSTM projects the inputs ~4 MB of rows ahead: at H=1024 that is 256 float32 rows, so
-    this batch (360 rows, or 260 with the lengths) takes two windows or more, in inference and
-    (into its record) in training; the GRU's training projects all rows at once."""
+    """The LSTM projects the inputs 512 KB of rows ahead, at least 256 rows and at most 4 MB:
+    at H=1024 that is 256 float32 rows, so this batch (360 rows, or 260 with the lengths) takes
+    two windows or more, in inference and (into its record) in training; the GRU's training
+    projects all rows at once."""
     import reference_gru
 
     T, B, D, H = 9, 40, 8, 1024

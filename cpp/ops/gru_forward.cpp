@@ -80,8 +80,8 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
         record->w_hh_packed = AlignedBuffer<T>(packed_b_size(NG * H, H, nr));
     }
     // x W_ih^T, a window of steps at a time: all rows when training (each step overwrites its rows
-    // in place with the activated gates), a few MB ahead in inference.
-    const int64_t window_rows = record ? N : projection_window_rows(B, G, sizeof(T));
+    // in place with the activated gates), an L2's worth ahead in inference.
+    const int64_t window_rows = record ? N : projection_window_rows(B, D, G, sizeof(T));
     if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * G);
     T* xproj = record ? record->gate_values.data() : projection_buffer.data();
 

@@ -1,4 +1,4 @@
-// Forward driver: the input projection as one GEMM per window of steps (a few MB of rows),
+// Forward driver: the input projection as one GEMM per window of steps (an L2's worth of rows),
 // then per step the recurrent product and the cell update (fused in one tile, or a GEMM then
 // the update when the tile's weights outgrow L1), hidden-unit blocks split across threads
 // with one barrier per step.
@@ -223,12 +223,12 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         c_in_place = AlignedBuffer<T>((cells_per_row ? B + N : B) * Hp);
         cells = c_in_place.data();
     }
-    // x W_ih^T, a window of steps at a time: a few MB of rows projected ahead instead of all N
+    // x W_ih^T, a window of steps at a time: an L2's worth of rows projected ahead instead of all N
     // (26 MB at the grid's medium shape, 105 MB at xlarge), so the steps read them from cache.
     // Inference projects into one reused window buffer; training straight into the window's
     // rows of the saved-gates buffer, which each step then overwrites in place with the
     // activated gates (a tile reads its pre-activations before it writes).
-    const int64_t window_rows = projection_window_rows(B, G, sizeof(T));
+    const int64_t window_rows = projection_window_rows(B, D, G, sizeof(T));
     if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * ld_gates);
     // With a projection the tile writes o * tanh(c_t) (the record's rows, or one step's), which
     // a GEMM then projects to h_t.
