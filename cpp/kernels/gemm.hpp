@@ -203,9 +203,13 @@ void gemm_block(const GemmArgs<T>& g, int64_t m0, int64_t mc, int64_t k0, int64_
     }
 }
 
+// `also`, when given, is a second product of the same A (a, strides, m, k) against other B panels
+// (all of them): each block of A is then packed once for both.
 template <typename T, int MR, int NV>
 void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t panel_begin,
-                  int64_t panel_end, T* a_workspace, int64_t kc_max, int64_t mc_max) {
+                  int64_t panel_end, T* a_workspace, int64_t kc_max, int64_t mc_max,
+                  const GemmArgs<T>* also = nullptr) {
+    const int64_t also_panels = also ? (also->n + NV * Vec<T>::width - 1) / (NV * Vec<T>::width) : 0;
     // An A whose rows are contiguous along k (x W^T, dG W) is read where it lies when few panels
     // will read it: packing would cost 5-10% of such a GEMM (the per-step dh = dG W_hh of the
     // backward). Many panels re-read the block once each, and that goes faster from one
@@ -214,14 +218,18 @@ void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t 
     for (int64_t k0 = 0; k0 < g.k; k0 += kc_max) {
         const int64_t kc = gemm_min<T>(kc_max, g.k - k0);
         const bool accumulate = g.accumulate || k0 > 0;
+        const bool also_accumulate = also && (also->accumulate || k0 > 0);
         for (int64_t m0 = m_begin; m0 < m_end; m0 += mc_max) {
             const int64_t mc = gemm_min<T>(mc_max, m_end - m0);
             const T* a = g.a + m0 * g.a_row_stride + k0 * g.a_col_stride;
             if (direct) {
                 gemm_block<T, MR, NV, true>(g, m0, mc, k0, kc, a, accumulate, panel_begin, panel_end);
+                if (also) gemm_block<T, MR, NV, true>(*also, m0, mc, k0, kc, a, also_accumulate, 0, also_panels);
             } else {
                 gemm_pack_a<T, MR>(a_workspace, a, g.a_row_stride, g.a_col_stride, mc, kc);
                 gemm_block<T, MR, NV, false>(g, m0, mc, k0, kc, a_workspace, accumulate, panel_begin, panel_end);
+                if (also)
+                    gemm_block<T, MR, NV, false>(*also, m0, mc, k0, kc, a_workspace, also_accumulate, 0, also_panels);
             }
         }
     }

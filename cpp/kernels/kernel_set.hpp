@@ -17,6 +17,14 @@ void gemm_entry(const GemmArgs<T>& args, int64_t m_begin, int64_t m_end, int64_t
                                                          a_workspace, Tiles<T>::gemm_kc, Tiles<T>::gemm_mc);
 }
 
+template <typename T>
+void gemm_shared_a_entry(const GemmArgs<T>& first, const GemmArgs<T>& second, int64_t m_begin, int64_t m_end,
+                         T* a_workspace) {
+    const int64_t panels = (first.n + Tiles<T>::gemm_nv * Vec<T>::width - 1) / (Tiles<T>::gemm_nv * Vec<T>::width);
+    gemm_blocked<T, Tiles<T>::gemm_mr, Tiles<T>::gemm_nv>(first, m_begin, m_end, 0, panels, a_workspace,
+                                                         Tiles<T>::gemm_kc, Tiles<T>::gemm_mc, &second);
+}
+
 template <typename T, int NG>
 void lstm_forward_step_entry(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end) {
     lstm_forward_step<T, Tiles<T>::lstm_mr, NG>(step, block_begin, block_end);
@@ -38,6 +46,7 @@ const Kernels<T>& kernel_table(Isa isa) {
         Tiles<T>::gemm_kc,
         Tiles<T>::gemm_mc,
         &gemm_entry<T>,
+        &gemm_shared_a_entry<T>,
         {&lstm_forward_step_entry<T, 3>, &lstm_forward_step_entry<T, 4>},
         {&lstm_backward_step<T, 3>, &lstm_backward_step<T, 4>},
         &gru_forward_step_entry<T>,

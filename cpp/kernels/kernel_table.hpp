@@ -179,6 +179,10 @@ struct Kernels {
     // a_workspace holds gemm_mc * gemm_kc elements for packing A.
     void (*gemm)(const GemmArgs<T>& args, int64_t m_begin, int64_t m_end, int64_t panel_begin,
                  int64_t panel_end, T* a_workspace);
+    // Rows [m_begin, m_end) of two products of one A (first.a, strides, m and k; all panels of
+    // each), A packed once for both: dW_ih = dG^T X and dW_hh = dG^T H read the same dG.
+    void (*gemm_shared_a)(const GemmArgs<T>& first, const GemmArgs<T>& second, int64_t m_begin, int64_t m_end,
+                          T* a_workspace);
     // Unit blocks [block_begin, block_end) of one step.
     // Indexed by the cell's gate count minus 3: [0] i g o (no forget gate of its own), [1] i f g o.
     void (*lstm_forward_step[2])(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end);

@@ -98,6 +98,13 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             copy_rows(out + begin * ld_out, ld_out, spread.data() + begin * args.ldc, args.ldc, end - begin, args.n);
     };
 
+    // dW_ih = dG^T X and dW_hh = dG^T H as one pass over dG^T, packing each block of it once (the
+    // small shape's training step: 4-12% faster), when both go straight into the caller's arrays
+    // (not taking turns through `spread`) and a depth block of both Bs stays in half an L2 while
+    // each block of A's rows reads it (medium's 512 KB did not gain).
+    const int64_t b_depth_block_bytes = (D + R) * std::min<int64_t>(N, kernels.gemm_kc) * int64_t(sizeof(T));
+    const bool shared_a = !spread_w && b_depth_block_bytes <= (256 << 10);
+
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
         int64_t panel_begin, panel_end;  // of the H hidden units
@@ -176,10 +183,14 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         if (begin < end) {
             const GemmArgs<T> grad_w_ih{dgates.data(), 1, NG * H, record.x_packed.data(), dw_ih, ld_w_ih, NG * H, D,
                                         N, false};
-            gemm_rows(grad_w_ih, dw_ih, D, begin, end, panels_d, workspace);
             const GemmArgs<T> grad_w_hh{dgates.data(), 1, NG * H, h_prev_packed.data(), dw_hh, ld_w_hh, NG * H, R,
                                         N, false};
-            gemm_rows(grad_w_hh, dw_hh, R, begin, end, panels_r, workspace);
+            if (shared_a) {
+                kernels.gemm_shared_a(grad_w_ih, grad_w_hh, begin, end, workspace);
+            } else {
+                gemm_rows(grad_w_ih, dw_ih, D, begin, end, panels_d, workspace);
+                gemm_rows(grad_w_hh, dw_hh, R, begin, end, panels_r, workspace);
+            }
         }
         if (P) {
             split_range(P, kernels.gemm_mr, team.size, team.index, &begin, &end);
