@@ -203,13 +203,19 @@ void gemm_block(const GemmArgs<T>& g, int64_t m0, int64_t mc, int64_t k0, int64_
     }
 }
 
+// B panels of n columns.
+template <typename T, int NV>
+inline int64_t gemm_panels(int64_t n) {
+    return (n + NV * Vec<T>::width - 1) / (NV * Vec<T>::width);
+}
+
 // `also`, when given, is a second product of the same A (a, strides, m, k) against other B panels
 // (all of them): each block of A is then packed once for both.
 template <typename T, int MR, int NV>
 void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t panel_begin,
                   int64_t panel_end, T* a_workspace, int64_t kc_max, int64_t mc_max,
                   const GemmArgs<T>* also = nullptr) {
-    const int64_t also_panels = also ? (also->n + NV * Vec<T>::width - 1) / (NV * Vec<T>::width) : 0;
+    const int64_t also_panels = also ? gemm_panels<T, NV>(also->n) : 0;
     // An A whose rows are contiguous along k (x W^T, dG W) is read where it lies when few panels
     // will read it: packing would cost 5-10% of such a GEMM (the per-step dh = dG W_hh of the
     // backward). Many panels re-read the block once each, and that goes faster from one

@@ -20,7 +20,7 @@ void gemm_entry(const GemmArgs<T>& args, int64_t m_begin, int64_t m_end, int64_t
 template <typename T>
 void gemm_shared_a_entry(const GemmArgs<T>& first, const GemmArgs<T>& second, int64_t m_begin, int64_t m_end,
                          T* a_workspace) {
-    const int64_t panels = (first.n + Tiles<T>::gemm_nv * Vec<T>::width - 1) / (Tiles<T>::gemm_nv * Vec<T>::width);
+    const int64_t panels = gemm_panels<T, Tiles<T>::gemm_nv>(first.n);
     gemm_blocked<T, Tiles<T>::gemm_mr, Tiles<T>::gemm_nv>(first, m_begin, m_end, 0, panels, a_workspace,
                                                          Tiles<T>::gemm_kc, Tiles<T>::gemm_mc, &second);
 }

@@ -99,7 +99,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     };
 
     // dW_ih = dG^T X and dW_hh = dG^T H as one pass over dG^T, packing each block of it once (the
-    // small shape's training step: 4-12% faster), when both go straight into the caller's arrays
+    // small shape's training step: 3-12% faster), when both go straight into the caller's arrays
     // (not taking turns through `spread`) and a depth block of both Bs stays in half an L2 while
     // each block of A's rows reads it (medium's 512 KB did not gain).
     const int64_t b_depth_block_bytes = (D + R) * std::min<int64_t>(N, kernels.gemm_kc) * int64_t(sizeof(T));

@@ -39,8 +39,9 @@ int64_t window_end(const SequenceRows& rows, int64_t first_step, int64_t max_row
 // inference), at least one step's. About 512 KB of gates, an L2's worth, so the steps read them
 // back from L2 rather than L3 (4 MB windows cost the small and long shapes 10-14%). But at
 // least 256 rows, and as many as the input width, so the GEMM stays efficient and streams no
-// more of W_ih per window than it writes gates (one step of 64 rows cost the large shape 12-17%,
-// 256 rows 1-6%); and at most the 4 MB, which every shape ran well with.
+// more of W_ih per window than it writes gates (one step of 64 rows cost the large shape 12-17%;
+// 256 rows looked 1-6% slower there, near the noise); and at most the 4 MB, which every shape
+// ran well with.
 inline int64_t projection_window_rows(int64_t batch, int64_t inputs, int64_t gate_columns, int64_t element_size) {
     const int64_t row_bytes = gate_columns * element_size;
     const int64_t wanted = std::max({(int64_t(512) << 10) / row_bytes, int64_t(256), inputs});
