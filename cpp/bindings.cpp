@@ -19,6 +19,7 @@
 #include "kernels/kernel_table.hpp"
 #include "ops/gru.hpp"
 #include "ops/lstm.hpp"
+#include "runtime/aligned_buffer.hpp"
 #include "runtime/buffer_pool.hpp"
 #include "runtime/cpu_features.hpp"
 #include "runtime/thread_pool.hpp"
@@ -216,9 +217,21 @@ const Cache& require_cache(const py::object& obj, const char* cache_name, const 
     return obj.cast<const Cache&>();
 }
 
+// A result array. Large ones live in a block of the buffer cache, given back when numpy frees
+// the array: a fresh allocation would fault in and clear every page on every call (about 3% of
+// a training step at the large shape), and a training loop asks for the same sizes each step.
 template <typename T>
 py::array new_array(const std::vector<int64_t>& shape) {
-    return py::array_t<T>(std::vector<py::ssize_t>(shape.begin(), shape.end()));
+    const std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+    size_t bytes = sizeof(T);
+    for (const int64_t n : shape)
+        if (n < 0 || __builtin_mul_overflow(bytes, static_cast<size_t>(n), &bytes)) return py::array_t<T>(dims);
+    if (bytes < AlignedBuffer<T>::pooled_minimum_bytes) return py::array_t<T>(dims);
+    auto owner = std::make_unique<AlignedBuffer<T>>(static_cast<int64_t>(bytes / sizeof(T)));
+    T* data = owner->data();
+    py::capsule base(owner.get(), [](void* block) { delete static_cast<AlignedBuffer<T>*>(block); });
+    owner.release();  // the capsule owns it now
+    return py::array_t<T>(dims, data, base);
 }
 
 template <typename T>
@@ -809,7 +822,8 @@ the cost of one step, for streaming inference.)doc")
     m.def("get_num_threads", [] { return ThreadPool::instance().num_threads(); },
           "Threads the kernels may use (see set_num_threads).");
     m.def("buffer_cache_bytes", [] { return buffer_pool::cached_bytes(); },
-          "Bytes of large scratch buffers (>= 4 MiB each) the kernels keep for reuse between calls.\n"
+          "Bytes of large buffers (>= 4 MiB each: scratch, and result arrays numpy has freed) the\n"
+          "kernels keep for reuse between calls.\n"
           "Reusing them saves faulting in and clearing fresh pages on every call (8-9% of a training\n"
           "step at H = 1024). See set_buffer_cache_limit and empty_buffer_cache.");
     m.def("empty_buffer_cache", [] { buffer_pool::clear(); },

@@ -5,6 +5,8 @@
   contents) gives bitwise what it gives with the cache off, for the LSTM and the GRU, on every ISA.
 - The limit holds: the cache never keeps more than it is allowed, and 0 keeps nothing.
 - Threads taking and returning blocks at once get the results of serial calls.
+- Large result arrays (y, dx, ...) live in cache blocks: ordinary writeable numpy arrays that hand
+  their block back when freed, and that give, on stale blocks, the values of fresh memory.
 """
 
 import os
@@ -22,6 +24,8 @@ MIB = 1 << 20
 # cache's 4 MiB threshold; the "other" problem's 6 MiB fits in those blocks (at most twice its size).
 BIG = dict(T=64, B=64, D=128, H=128)
 OTHER = dict(T=60, B=60, D=120, H=100)
+# float64 y (T, B, H) and dx (T, B, D) of exactly 4 MiB: the smallest results the cache holds.
+LARGE_RESULTS = dict(T=64, B=64, D=128, H=128)
 
 
 @pytest.fixture(autouse=True)
@@ -151,3 +155,46 @@ def test_threads_sharing_the_cache_get_serial_results():
     assert not errors, errors
     for actual, wanted in zip(results, expected):
         assert_bitwise_equal(actual, wanted)
+
+
+@pytest.mark.parametrize("step", [lstm_step, gru_step], ids=["lstm", "gru"])
+def test_large_results_run_on_stale_blocks_with_the_values_of_fresh_memory(each_isa, step):
+    first = random_lstm_problem(**LARGE_RESULTS, dtype=np.float64, seed=8)
+    second = random_lstm_problem(**LARGE_RESULTS, dtype=np.float64, seed=9)
+    lengths = np.arange(LARGE_RESULTS["B"]) % (LARGE_RESULTS["T"] + 1)  # y rows past a length are zero
+    fast_lstm.set_buffer_cache_limit(0)
+    expected = step(second)
+    expected_padded = fast_lstm.lstm_forward(*second[:6], lengths=lengths)[0]
+
+    fast_lstm.set_buffer_cache_limit(1024 * MIB)
+    fast_lstm.empty_buffer_cache()
+    step(first)  # its y and dx, freed, leave 4 MiB blocks full of its values
+    assert_bitwise_equal(step(second), expected)
+    step(first)
+    padded = fast_lstm.lstm_forward(*second[:6], lengths=lengths)[0]
+    assert np.array_equal(padded, expected_padded)
+    assert not padded[LARGE_RESULTS["T"] - 1, 0].any()  # sequence 0 has length 0
+
+
+def test_large_results_are_plain_arrays_that_give_their_blocks_back():
+    p = random_lstm_problem(**LARGE_RESULTS, dtype=np.float64, seed=10)
+    fast_lstm.empty_buffer_cache()
+    lstm_step(p)
+    cached = fast_lstm.buffer_cache_bytes()
+    assert cached >= 2 * 4 * MIB  # the record's blocks and the two large results'
+
+    results = lstm_step(p)
+    assert fast_lstm.buffer_cache_bytes() <= cached - 2 * 4 * MIB  # y and dx hold theirs
+    y, dx = results[0], results[3]
+    assert y.shape == dx.shape == (64, 64, 128) and y.dtype == dx.dtype == np.float64
+    assert y.flags.c_contiguous and y.flags.writeable and y.flags.aligned
+    assert dx.flags.c_contiguous and dx.flags.writeable and dx.flags.aligned
+    assert not np.shares_memory(y, dx)
+    y[0, 0, 0] = 7.0  # writeable in place like any numpy result
+    assert y[0, 0, 0] == 7.0
+    view = dx[1:3]
+    del results, y, dx
+    assert fast_lstm.buffer_cache_bytes() < cached  # a view keeps its block alive
+    assert view.shape == (2, 64, 128) and np.isfinite(view).all()
+    del view
+    assert fast_lstm.buffer_cache_bytes() == cached

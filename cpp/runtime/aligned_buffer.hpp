@@ -18,13 +18,16 @@ namespace fast_lstm {
 template <typename T>
 class AlignedBuffer {
   public:
+    // Blocks this large come from the buffer cache; smaller ones from malloc.
+    static constexpr size_t pooled_minimum_bytes = size_t(4) << 20;
+
     AlignedBuffer() = default;
     explicit AlignedBuffer(int64_t count) : count_(count) {
         if (count <= 0) return;
         if (static_cast<uint64_t>(count) > SIZE_MAX / sizeof(T) - 64) throw std::bad_alloc();
         const size_t huge_page = size_t(2) << 20;
         const size_t raw = static_cast<size_t>(count) * sizeof(T);
-        if (raw >= 2 * huge_page) {
+        if (raw >= pooled_minimum_bytes) {
             data_ = static_cast<T*>(buffer_pool::acquire(raw, huge_page, &pooled_bytes_));
         } else {
             data_ = static_cast<T*>(std::aligned_alloc(64, (raw + 63) / 64 * 64));
