@@ -228,6 +228,8 @@ void lstm_backward_step(const LstmBackwardStep<T>& s, int64_t block_begin, int64
             for (int gate = 0; gate < NG; ++gate) {
                 if (units == VL) grads[gate].store(out + gate * s.hidden);
                 else grads[gate].store_partial(out + gate * s.hidden, units);
+                T* db = s.dbias + gate * hp + unit0;
+                (V::load(db) + grads[gate]).store(db);
             }
         }
     }

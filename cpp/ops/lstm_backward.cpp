@@ -58,6 +58,8 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     const T* peephole = record.peephole.size() ? record.peephole.data() : nullptr;
     AlignedBuffer<T> dpeephole_padded(peephole ? 3 * Hp : 0);
     dpeephole_padded.fill_zero();
+    AlignedBuffer<T> dbias_padded(NG * Hp);
+    dbias_padded.fill_zero();
     // dh: the gradient reaching h_{t-1} through the recurrence (B, R), row stride ld_dh; without a
     // projection also what the elementwise step reads, so padded like c.
     const int64_t ld_dh = P ? R : Hp;
@@ -130,6 +132,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             step.dgates_t = dgates.data() + at * NG * H;
             step.peephole = peephole;
             step.dpeephole = dpeephole_padded.data();
+            step.dbias = dbias_padded.data();
             step.identity_output = record.identity_output;
             step.coupled_forget = record.coupled_forget;
             if (P) {
@@ -206,13 +209,6 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
                                      false};
             gemm_rows(grad_x, dx_rows, D, begin, end, panels_d, workspace);
         }
-        // db = column sums of dG, rows in ascending order whatever the split.
-        split_range(NG * H, 1, team.size, team.index, &begin, &end);
-        for (int64_t col = begin; col < end; ++col) db[col] = T(0);
-        for (int64_t row = 0; row < N; ++row) {
-            const T* grad = dgates.data() + row * NG * H;
-            for (int64_t col = begin; col < end; ++col) db[col] += grad[col];
-        }
     });
 
     if (N == 0) {  // no step ran: the weight GEMMs had no rows to sum
@@ -222,6 +218,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     }
     if (!dense) scatter_sequence_rows(rows, dx, dx_rows, D);
     if (peephole && dpeephole) copy_rows(dpeephole, H, dpeephole_padded.data(), Hp, 3, H);
+    copy_rows(db, H, dbias_padded.data(), Hp, NG, H);
     for (int64_t j = 0; j < B; ++j) {
         std::memcpy(dh0 + rows.order[j] * R, dh.data() + j * ld_dh, sizeof(T) * R);
         std::memcpy(dc0 + rows.order[j] * H, dc.data() + j * Hp, sizeof(T) * H);
