@@ -10,14 +10,6 @@
 
 namespace fast_lstm {
 
-// out[col] = sum over rows of grads (rows, cols), columns [begin, end), rows in ascending order.
-template <typename T>
-static void column_sums(T* out, const T* grads, int64_t rows, int64_t cols, int64_t begin, int64_t end) {
-    for (int64_t col = begin; col < end; ++col) out[col] = T(0);
-    for (int64_t row = 0; row < rows; ++row)
-        for (int64_t col = begin; col < end; ++col) out[col] += grads[row * cols + col];
-}
-
 template <typename T>
 void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, const T* dh_n, T* dx, T* dw_ih,
                   T* dw_hh, T* db_ih, T* db_hh, T* dh0) {
@@ -56,6 +48,9 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
     AlignedBuffer<T> dh(B * Hp), h_prev_packed(packed_b_size(N, H, nr));
     AlignedBuffer<T> dh_recurrent(mask ? B * Hp : 0);  // dG_h W_hh before the mask scales it
     dh.fill_zero();
+    AlignedBuffer<T> dbias_x(NG * Hp), dbias_h(NG * Hp);  // db_ih, db_hh, padded like the gates
+    dbias_x.fill_zero();
+    dbias_h.fill_zero();
     if (dh_n)  // sorted; a sequence's row keeps dh_n until its last step
         for (int64_t j = 0; j < B; ++j) std::memcpy(dh.data() + j * Hp, dh_n + rows.order[j] * H, sizeof(T) * H);
 
@@ -87,6 +82,8 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
             step.dh = dh.data();
             step.dgates_x = dgates_x.data() + at * NG * H;
             step.dgates_h = dgates_h.data() + at * NG * H;
+            step.dbias_x = dbias_x.data();
+            step.dbias_h = dbias_h.data();
             if (block_begin < block_end) kernels.gru_backward_step(step, block_begin, block_end);
             team.sync();  // every unit's dG_h is needed by every thread's dh GEMM
             if (panel_begin < panel_end) {
@@ -121,9 +118,6 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
                                      false};
             kernels.gemm(grad_x, begin, end, 0, panels_d, workspace);
         }
-        split_range(NG * H, 1, team.size, team.index, &begin, &end);
-        column_sums(db_ih, dgates_x.data(), N, NG * H, begin, end);
-        column_sums(db_hh, dgates_h.data(), N, NG * H, begin, end);
     });
 
     if (N == 0) {  // no step ran: the weight GEMMs had no rows to sum
@@ -131,6 +125,8 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
         std::memset(dw_hh, 0, sizeof(T) * NG * H * H);
     }
     if (!dense) scatter_sequence_rows(rows, dx, dx_rows, D);
+    copy_rows(db_ih, H, dbias_x.data(), Hp, NG, H);
+    copy_rows(db_hh, H, dbias_h.data(), Hp, NG, H);
     for (int64_t j = 0; j < B; ++j) std::memcpy(dh0 + rows.order[j] * H, dh.data() + j * Hp, sizeof(T) * H);
 }
 
