@@ -1,6 +1,7 @@
 // GRU BPTT driver, the LSTM's design (lstm_backward.cpp): per step the fused elementwise gate
-// gradients, then dh_{t-1} = dh_t * z + dG_h W_hh (hidden units split across threads, one
-// barrier per step); after the loop dW_ih, dW_hh, dx and both biases as single GEMMs / sums.
+// gradients (both biases summed in the same pass), then dh_{t-1} = dh_t * z + dG_h W_hh (hidden
+// units split across threads, one barrier per step); after the loop dW_ih, dW_hh and dx as
+// single GEMMs.
 #include <cstring>
 #include <functional>
 

@@ -1,6 +1,6 @@
-// BPTT driver: per step the fused elementwise gate gradients and dh_{t-1} = dG_t W_hh
-// (hidden units split across threads, one barrier per step); after the loop,
-// dW_ih, dW_hh, dx and db as single GEMMs / reductions over all steps.
+// BPTT driver: per step the fused elementwise gate gradients (db summed in the same pass) and
+// dh_{t-1} = dG_t W_hh (hidden units split across threads, one barrier per step); after the
+// loop, dW_ih, dW_hh and dx as single GEMMs over all steps.
 //
 // With a projection (h_t = m_t W_hr^T, m_t = o * tanh(c_t), h of P features) each step has two
 // more parts: the step's total dh_t is kept (for dW_hr = dh^T m) and projected back to
