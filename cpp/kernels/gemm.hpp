@@ -17,12 +17,15 @@ inline int64_t gemm_min(int64_t a, int64_t b) {
     return a < b ? a : b;
 }
 
-// Asks for the cache lines of run[0, n) ahead of their use. Rows of A far apart in memory (dG's
-// rows are 4H apart) each start a new page, where the hardware prefetcher does not follow.
+// Asks for the cache lines of base[offset, offset + n) ahead of their use. Rows of A far apart in
+// memory (dG's rows are 4H apart) each start a new page, where the hardware prefetcher does not
+// follow. The run may lie past A's end (the rows after a last block): the address is formed as
+// an integer, since a pointer past the array would be undefined, and a prefetch never faults.
 template <typename T>
-inline void prefetch_run(const T* run, int64_t n) {
-    const char* bytes = reinterpret_cast<const char*>(run);
-    for (int64_t at = 0; at < n * int64_t(sizeof(T)); at += 64) __builtin_prefetch(bytes + at, 0, 3);
+inline void prefetch_run(const T* base, int64_t offset, int64_t n) {
+    const uintptr_t start = reinterpret_cast<uintptr_t>(base) + static_cast<uintptr_t>(offset * int64_t(sizeof(T)));
+    for (int64_t at = 0; at < n * int64_t(sizeof(T)); at += 64)
+        __builtin_prefetch(reinterpret_cast<const void*>(start + static_cast<uintptr_t>(at)), 0, 3);
 }
 
 // Packs rows [0, rows) x cols [0, cols) of A (strided) into MR-row slivers. A last sliver
@@ -40,7 +43,7 @@ void gemm_pack_a(T* dst, const T* a, int64_t row_stride, int64_t col_stride, int
         constexpr bool by_vector = MR <= VL && VL <= 2 * MR;
         for (int64_t p = 0; p < cols; ++p) {
             const T* src = a + p * col_stride;
-            prefetch_run(a + (p + 4) * col_stride, rows);
+            prefetch_run(a, (p + 4) * col_stride, rows);
             int64_t r0 = 0;
             if (by_vector && p + 1 < cols)
                 for (; r0 + VL <= rows; r0 += MR) V::load(src + r0).store(dst + (r0 / MR) * cols * MR + p * MR);
@@ -57,7 +60,7 @@ void gemm_pack_a(T* dst, const T* a, int64_t row_stride, int64_t col_stride, int
         const int64_t valid = gemm_min<T>(MR, rows - r0);
         for (int64_t r = 0; r < valid; ++r) {
             const T* src = a + (r0 + r) * row_stride;
-            if (col_stride == 1) prefetch_run(src + 2 * row_stride, cols);
+            if (col_stride == 1) prefetch_run(a, (r0 + r + 2) * row_stride, cols);
             for (int64_t p = 0; p < cols; ++p) sliver[p * MR + r] = src[p * col_stride];
         }
     }
