@@ -71,6 +71,18 @@ void pack_contiguous_columns(T* dst, ColumnStart column_start, int64_t k, int64_
     }
 }
 
+// n values from src to dst, n at most a GEMM panel's width: the panel widths in use get a copy
+// of constant size, which the compiler inlines.
+template <typename T>
+inline void copy_short_run(T* dst, const T* src, int64_t n) {
+    switch (n * int64_t(sizeof(T))) {
+        case 32: std::memcpy(dst, src, 32); return;
+        case 64: std::memcpy(dst, src, 64); return;
+        case 128: std::memcpy(dst, src, 128); return;
+        default: std::memcpy(dst, src, sizeof(T) * n);
+    }
+}
+
 }  // namespace
 
 template <typename T>
@@ -131,18 +143,25 @@ void pack_b_panels(T* dst, const T* b, int64_t row_stride, int64_t col_stride, i
         pack_contiguous_columns<T>(dst, column_start, k, n, nr, panel_begin, panel_end);
         return;
     }
-    for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
-        T* out = dst + panel * k * nr;
-        const int64_t n0 = panel * nr;
-        const int64_t valid = n - n0 < nr ? n - n0 : nr;
-        for (int64_t p = 0; p < k; ++p) {
-            const T* row = b + p * row_stride + n0 * col_stride;
-            if (col_stride == 1) {
-                std::memcpy(out + p * nr, row, sizeof(T) * valid);
-            } else {
-                for (int64_t j = 0; j < valid; ++j) out[p * nr + j] = row[j * col_stride];
+    // A few rows at a time, all this thread's panels of them: each row's runs are read in order
+    // while its lines are in L1 (a whole panel at a time read 64 bytes of every row of B, a
+    // cache miss each where rows lie a KB or more apart: x at the medium shape).
+    constexpr int64_t kRowChunk = 8;
+    for (int64_t p0 = 0; p0 < k; p0 += kRowChunk) {
+        const int64_t p_end = k - p0 < kRowChunk ? k : p0 + kRowChunk;
+        for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+            T* out = dst + panel * k * nr;
+            const int64_t n0 = panel * nr;
+            const int64_t valid = n - n0 < nr ? n - n0 : nr;
+            for (int64_t p = p0; p < p_end; ++p) {
+                const T* row = b + p * row_stride + n0 * col_stride;
+                if (col_stride == 1) {
+                    copy_short_run(out + p * nr, row, valid);
+                } else {
+                    for (int64_t j = 0; j < valid; ++j) out[p * nr + j] = row[j * col_stride];
+                }
+                for (int64_t j = valid; j < nr; ++j) out[p * nr + j] = T(0);
             }
-            for (int64_t j = valid; j < nr; ++j) out[p * nr + j] = T(0);
         }
     }
 }
