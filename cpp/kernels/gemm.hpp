@@ -159,12 +159,23 @@ inline void gemm_edge_kernel(int64_t k, const T* a_sliver, int64_t lda, const T*
             }
 }
 
-// Panels [panel_begin, panel_end) of an edge sliver of ROWS rows, PANELS at a time (8 chains).
+// The most panels, a power of two, whose ROWS-row tiles hold no more accumulators than the full
+// MR-row tile (which fits the registers).
+template <int MR, int ROWS>
+constexpr int gemm_edge_panels() {
+    int panels = 1;
+    while (2 * panels * ROWS <= MR) panels *= 2;
+    return panels;
+}
+
+// Panels [panel_begin, panel_end) of an edge sliver of ROWS rows, PANELS at a time. Eight FMA
+// chains just cover the FMA latency, with nothing to spare: AVX-512's 4-row edge (the 64 rows
+// of the medium and large shapes) took 4% of a forward on Zen 5 at 8 chains.
 template <typename T, int MR, int NV, bool DIRECT, int ROWS>
 void gemm_edge_rows(const GemmArgs<T>& g, int64_t kc, int64_t k0, const T* a_sliver, int64_t lda, T* c_rows,
                     bool accumulate, int64_t panel_begin, int64_t panel_end) {
     constexpr int64_t NR = NV * Vec<T>::width;
-    constexpr int PANELS = ROWS * NV >= 8 ? 1 : 8 / (ROWS * NV);
+    constexpr int PANELS = gemm_edge_panels<MR, ROWS>();
     int64_t panel = panel_begin;
     for (; panel + PANELS <= panel_end; panel += PANELS) {
         int64_t n_valid[PANELS];
