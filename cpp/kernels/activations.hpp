@@ -6,23 +6,31 @@
 // out; +-inf give the exact limits.
 //
 // exp follows Cephes: x = n ln2 + r with |r| <= ln2/2, exp(r) by a polynomial
-// (float) or a Pade form (double), then scaled by 2^n built in the exponent
-// bits. Inputs below the clamp give the smallest normal-range result instead of
-// a subnormal (absolute error < 1e-38 float, < 1e-307 double); above it, +inf.
+// (float) or a Pade form (double), then scaled by 2^n. Where the vector scales in
+// one instruction that saturates (AVX-512's vscalef: +inf on overflow, subnormals
+// then 0 on underflow), that is the whole of it. Elsewhere 2^n is built in the
+// exponent bits, so n stays in the normal range: inputs below the clamp give the
+// smallest normal-range result instead of a subnormal (absolute error < 1e-38
+// float, < 1e-307 double), and above it a separate test gives +inf.
 #pragma once
 
 template <typename T>
 struct ExpConstants;
 
+// saturated_*: past these exp is +inf or 0 in T; the clamp then only keeps r finite.
 template <>
 struct ExpConstants<float> {
     static constexpr float max_input = 88.0f;
     static constexpr float min_input = -87.0f;
+    static constexpr float saturated_max = 100.0f;
+    static constexpr float saturated_min = -110.0f;
 };
 template <>
 struct ExpConstants<double> {
     static constexpr double max_input = 708.0;
     static constexpr double min_input = -708.0;
+    static constexpr double saturated_max = 720.0;
+    static constexpr double saturated_min = -760.0;
 };
 
 template <typename T>
@@ -59,17 +67,19 @@ inline Vec<double> exp_core(Vec<double> r) {
 template <typename T>
 inline Vec<T> exp(Vec<T> x) {
     using V = Vec<T>;
-    const V max_input = V::broadcast(ExpConstants<T>::max_input);
+    constexpr bool saturates = V::scale_saturates;
+    const V max_input = V::broadcast(saturates ? ExpConstants<T>::saturated_max : ExpConstants<T>::max_input);
+    const V min_input = V::broadcast(saturates ? ExpConstants<T>::saturated_min : ExpConstants<T>::min_input);
     // max/min put x second so a NaN survives the clamp.
-    V clamped = max(V::broadcast(ExpConstants<T>::min_input), x);
-    clamped = min(max_input, clamped);
+    const V clamped = min(max_input, max(min_input, x));
     const V n = round_nearest(clamped * V::broadcast(T(1.44269504088896340736)));
     // ln2 split in a high part exact in few bits and a low correction (Cody-Waite).
     V r = fma(n, V::broadcast(T(-0.693145751953125)), clamped);
     r = fma(n, V::broadcast(T(-1.428606820309417232e-6)), r);
+    const V value = scale_by_pow2(exp_core<T>(r), n);
+    if constexpr (saturates) return value;
     // Past the clamp the true value overflows: give +inf, so sigmoid(-inf) = 0 and tanh(inf) = 1 exactly.
-    const V infinity = V::broadcast(static_cast<T>(__builtin_inf()));
-    return select_greater(x, max_input, infinity, exp_core<T>(r) * pow2_integer(n));
+    return select_greater(x, max_input, V::broadcast(static_cast<T>(__builtin_inf())), value);
 }
 
 template <typename T>

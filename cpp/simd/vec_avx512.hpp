@@ -45,6 +45,9 @@ struct Vec<float> {
     friend Vec round_nearest(Vec a) {
         return {_mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
     }
+    // p * 2^n in one instruction: +inf past the largest value, subnormals then 0 below the smallest.
+    static constexpr bool scale_saturates = true;
+    friend Vec scale_by_pow2(Vec p, Vec n) { return {_mm512_scalef_ps(p.v, n.v)}; }
     friend Vec pow2_integer(Vec n) {
         const __m512i biased = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
         return {_mm512_castsi512_ps(_mm512_slli_epi32(biased, 23))};
@@ -87,6 +90,9 @@ struct Vec<double> {
     friend Vec round_nearest(Vec a) {
         return {_mm512_roundscale_pd(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)};
     }
+    // p * 2^n in one instruction: +inf past the largest value, subnormals then 0 below the smallest.
+    static constexpr bool scale_saturates = true;
+    friend Vec scale_by_pow2(Vec p, Vec n) { return {_mm512_scalef_pd(p.v, n.v)}; }
     friend Vec pow2_integer(Vec n) {
         const __m512i n64 = _mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n.v));
         const __m512i biased = _mm512_add_epi64(n64, _mm512_set1_epi64(1023));

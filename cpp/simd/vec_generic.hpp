@@ -93,6 +93,9 @@ struct Vec {
         }
         return r;
     }
+    // p * 2^n with n in the normal exponent range (exp clamps its input to keep it there).
+    static constexpr bool scale_saturates = false;
+    friend Vec scale_by_pow2(Vec p, Vec n) { return p * pow2_integer(n); }
     friend Vec pow2_integer(Vec n) {
         Vec r;
         for (int i = 0; i < width; ++i) {
