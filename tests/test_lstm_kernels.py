@@ -294,6 +294,21 @@ def test_gemm_outputs_with_spread_rows_match_reference(each_isa, each_recurrent_
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("batch", [5, 6, 7, 13])
+def test_packed_gemm_rows_in_fours_match_reference(each_isa, each_recurrent_product, restore_num_threads, batch,
+                                                   dtype):
+    """An A whose rows lie a multiple of 2 KB apart and that many B panels read (h_{t-1} at
+    H = 512, x at D = 512) is packed, four rows at a time where it can: these batches leave
+    1, 2, 3 rows after the fours of a sliver (of 12 rows on AVX-512, 6 on AVX2, 4 portable)."""
+    p = random_lstm_problem(2, batch, 512, 512, dtype, seed=batch)
+    fast_lstm.set_num_threads(1)
+    assert_forward_and_backward_match_reference(p, dtype)
+    inference = fast_lstm.lstm_forward(p.x, p.w_ih, p.w_hh, p.b, p.h0, p.c0)[:3]
+    for name, actual, expected in zip(FORWARD_NAMES, inference, lstm_forward_ref(*p[:6])[:3]):
+        assert_close(name, actual, expected, dtype, FORWARD_TOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_inputs_are_not_modified(each_isa, dtype):
     p = random_lstm_problem(7, 5, 17, 33, dtype, seed=7)
     before = [array.copy() for array in p]

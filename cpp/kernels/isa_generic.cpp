@@ -1,5 +1,8 @@
 // Portable kernels: no ISA flags beyond the compiler's baseline; run on any CPU.
 #include <cstdint>
+#if defined(__SSE2__)
+#include <xmmintrin.h>  // the 4 x 4 transposes of gemm_pack_four_rows, baseline on x86-64
+#endif
 
 #include "kernel_table.hpp"
 
