@@ -49,10 +49,10 @@ struct Vec<float> {
         return {_mm256_blendv_ps(if_false.v, if_true.v, mask)};
     }
     friend Vec round_nearest(Vec a) { return {_mm256_round_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC)}; }
-    // 2^n for integral n in the normal exponent range, built in the exponent bits.
     // p * 2^n with n in the normal exponent range (exp clamps its input to keep it there).
     static constexpr bool scale_saturates = false;
     friend Vec scale_by_pow2(Vec p, Vec n) { return p * pow2_integer(n); }
+    // 2^n for integral n in the normal exponent range, built in the exponent bits.
     friend Vec pow2_integer(Vec n) {
         const __m256i biased = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
         return {_mm256_castsi256_ps(_mm256_slli_epi32(biased, 23))};
