@@ -259,6 +259,25 @@ def test_one_and_two_threads_are_bitwise_equal(each_isa, each_recurrent_product,
     assert_all_equal(run_forward_backward(p), one_thread)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_a_sequence_gives_the_same_bits_alone_or_in_any_tile_of_a_batch(each_isa, restore_num_threads, dtype):
+    """With the recurrent product in the fused tile, 9 rows go through every tile shape (6, 3 or 2
+    rows, and the lone row's tile); each row must give what it gives as a batch of one, on the
+    steps that sum over W_hh downwards as on those that sum upwards."""
+    previous = fast_lstm._force_recurrent_product("fused")
+    try:
+        fast_lstm.set_num_threads(1)
+        p = random_lstm_problem(6, 9, 24, 40, dtype, seed=9)
+        y, h_n, c_n = fast_lstm.lstm_forward(p.x, p.w_ih, p.w_hh, p.b, p.h0, p.c0)[:3]
+        for row in range(9):
+            alone = fast_lstm.lstm_forward(p.x[:, row : row + 1], p.w_ih, p.w_hh, p.b, p.h0[row : row + 1],
+                                           p.c0[row : row + 1])[:3]
+            for name, in_batch, by_itself in zip(FORWARD_NAMES, (y[:, row], h_n[row], c_n[row]), alone):
+                assert np.array_equal(in_batch, by_itself[..., 0, :]), f"row {row}: {name} differs"
+    finally:
+        fast_lstm._force_recurrent_product(previous)
+
+
 # GEMM outputs whose rows would lie a multiple of 2 KB apart (512 float32s, 256 float64s) get
 # rows a little further apart (spread_row_stride in ops/packing.hpp): the gate arrays of the
 # forward (4H columns: H = 128, 256, 512 here), and dW_ih, dW_hh and dx of the backward, through

@@ -6,9 +6,14 @@
 // acc[r][gate] += rows[r] W^T for one block of units, over k < depth, with W packed
 // as [depth][NG gates][VL]. Kept out of line so the activation constants of the caller
 // do not take the registers this loop needs for accumulators and weight vectors.
+// Both LSTM products below sum over k upwards, or downwards when `descending`: the sequence
+// steps that walk their unit blocks backwards also walk each block's weights backwards, so a
+// step starts on the very lines the last one read last. Of the tiny shape's 64 KB of W_hh, a 48 KB L1 then
+// still holds 48 KB at the turn, not the last two blocks' 32 KB. The two agree on the order,
+// so a row's bits do not depend on which tile it went through.
 template <typename T, int R, int NG>
 __attribute__((noinline)) void gate_product_rows(Vec<T> (&acc)[R][NG], const T* const (&rows)[R], const T* w,
-                                            int64_t depth) {
+                                            int64_t depth, bool descending = false) {
     using V = Vec<T>;
     constexpr int VL = V::width;
     V sum[R][NG];
@@ -17,7 +22,7 @@ __attribute__((noinline)) void gate_product_rows(Vec<T> (&acc)[R][NG], const T* 
     // Each weight vector is loaded once for all R rows (else: R loads per vector). Held in
     // registers: all NG weight vectors and one broadcast (R * NG + NG + 1), or all R broadcasts
     // and one weight vector (R * NG + R + 1); the smaller, so 3 x 4 fits AVX2's 16 registers.
-    for (int64_t k = 0; k < depth; ++k) {
+    const auto add_term = [&](int64_t k) __attribute__((always_inline)) {
         if constexpr (R < NG) {
             V a[R];
             for (int r = 0; r < R; ++r) a[r] = V::broadcast(rows[r][k]);
@@ -37,7 +42,11 @@ __attribute__((noinline)) void gate_product_rows(Vec<T> (&acc)[R][NG], const T* 
                 for (int g = 0; g < NG; ++g) sum[r][g] = fma(a, weights[g], sum[r][g]);
             }
         }
-    }
+    };
+    if (descending)
+        for (int64_t k = depth - 1; k >= 0; --k) add_term(k);
+    else
+        for (int64_t k = 0; k < depth; ++k) add_term(k);
     for (int r = 0; r < R; ++r)
         for (int g = 0; g < NG; ++g) acc[r][g] = sum[r][g];
 }
@@ -71,20 +80,24 @@ __attribute__((noinline)) void gate_product_one_row(Vec<T> (&acc)[1][NG], const 
 // acc[b][gate] += row W_b^T for NB consecutive blocks of units (W_b at w + b * block_stride),
 // one row: the LSTM's tile for a single row, where NB blocks give NB * NG independent FMA chains
 // and NB independent cell updates for the out-of-order core to overlap. Each sum runs over k in
-// order, as in gate_product_rows, so NB does not change the bits.
+// order (up or down, as in gate_product_rows), so NB does not change the bits.
 template <typename T, int NB, int NG>
 __attribute__((noinline)) void gate_product_blocks(Vec<T> (&acc)[NB][NG], const T* row, const T* w,
-                                              int64_t block_stride, int64_t depth) {
+                                              int64_t block_stride, int64_t depth, bool descending = false) {
     using V = Vec<T>;
     constexpr int VL = V::width;
     V sum[NB][NG];
     for (int b = 0; b < NB; ++b)
         for (int g = 0; g < NG; ++g) sum[b][g] = acc[b][g];
-    for (int64_t k = 0; k < depth; ++k) {
+    const auto add_term = [&](int64_t k) __attribute__((always_inline)) {
         const V a = V::broadcast(row[k]);
         for (int b = 0; b < NB; ++b)
             for (int g = 0; g < NG; ++g) sum[b][g] = fma(a, V::load(w + b * block_stride + (k * NG + g) * VL), sum[b][g]);
-    }
+    };
+    if (descending)
+        for (int64_t k = depth - 1; k >= 0; --k) add_term(k);
+    else
+        for (int64_t k = 0; k < depth; ++k) add_term(k);
     for (int b = 0; b < NB; ++b)
         for (int g = 0; g < NG; ++g) acc[b][g] = sum[b][g];
 }

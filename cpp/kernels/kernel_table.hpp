@@ -67,8 +67,11 @@ struct LstmForwardStep {
     bool coupled_forget;   // 3-gate cells: f = 1 - i (else f = 1)
     // Walk the blocks last to first. Steps alternate: a step then starts on the weights the
     // previous one read last, which are still in cache when a thread's share of W_hh is up to
-    // twice the cache's size (the tiny shape: 64 KB against a 32 KB L1).
+    // twice the cache's size (the tiny shape: 64 KB against a 32-48 KB L1).
     bool reverse_blocks;
+    // Sum over W_hh's rows last to first too (gate_product.hpp): the sequence forward's odd
+    // steps. Not a PackedLSTM step's, whose bits would then depend on its calls' parity.
+    bool descending_depth;
 };
 
 // One backward step of the standard LSTM, elementwise, for all B rows.

@@ -92,9 +92,10 @@ inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_
         h_prev[r] = s.h_prev + (b0 + r) * s.ld_h_prev;
         x_t[r] = s.x_t ? s.x_t + (b0 + r) * s.ld_x : nullptr;
     }
-    if (s.x_t) gate_product<T, R, NG>(acc, x_t, s.w_ih_packed + block * s.input * NG * VL, s.input);
+    if (s.x_t) gate_product_rows<T, R, NG>(acc, x_t, s.w_ih_packed + block * s.input * NG * VL, s.input);
     if (s.w_hh_packed)
-        gate_product<T, R, NG>(acc, h_prev, s.w_hh_packed + block * s.recurrent_depth * NG * VL, s.recurrent_depth);
+        gate_product_rows<T, R, NG>(acc, h_prev, s.w_hh_packed + block * s.recurrent_depth * NG * VL,
+                                    s.recurrent_depth, s.descending_depth);
     for (int r = 0; r < R; ++r) lstm_update_unit_block<T, NG>(s, acc[r], b0 + r, block);
 }
 
@@ -113,7 +114,7 @@ inline void lstm_forward_row_tile(const LstmForwardStep<T>& s, int64_t block, in
     const int64_t stride = s.recurrent_depth * NG * VL;
     if (s.w_hh_packed)
         gate_product_blocks<T, NB, NG>(acc, s.h_prev + row * s.ld_h_prev, s.w_hh_packed + block * stride, stride,
-                                       s.recurrent_depth);
+                                       s.recurrent_depth, s.descending_depth);
     for (int b = 0; b < NB; ++b) lstm_update_unit_block<T, NG>(s, acc[b], row, block + b);
 }
 

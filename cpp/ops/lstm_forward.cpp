@@ -313,6 +313,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             step.identity_output = packed.identity_output;
             step.coupled_forget = packed.coupled_forget;
             step.reverse_blocks = t % 2 == 1;
+            step.descending_depth = step.reverse_blocks;
             if (recurrent_gemm && block_begin < block_end) {
                 // This thread's columns of x_t W_ih^T += h_{t-1} W_hh^T: its own unit blocks only.
                 const GemmArgs<T> recurrent{step.h_prev, step.ld_h_prev, 1, packed.w_hh_gemm.data(),
