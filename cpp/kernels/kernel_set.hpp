@@ -9,6 +9,7 @@
 #include "gemm.hpp"
 #include "gru_postgemm.hpp"
 #include "lstm_postgemm.hpp"
+#include "transpose_columns.hpp"
 
 template <typename T>
 void gemm_entry(const GemmArgs<T>& args, int64_t m_begin, int64_t m_end, int64_t panel_begin,
@@ -55,6 +56,7 @@ const Kernels<T>& kernel_table(Isa isa) {
         &lstm_cell_update<T>,
         &apply_elementwise<T, sigmoid<T>>,
         &apply_elementwise<T, tanh<T>>,
+        &transpose_columns<T>,
     };
     return table;
 }

@@ -202,6 +202,8 @@ struct Kernels {
 
     void (*sigmoid)(T* y, const T* x, int64_t n);
     void (*tanh)(T* y, const T* x, int64_t n);
+    // vector_width columns of B to a panel: chunk[p * nr + j] = columns[j][k0 + p], p < depth.
+    void (*transpose_columns)(T* chunk, int64_t nr, const T* const* columns, int64_t k0, int64_t depth);
 };
 
 // Tables of each ISA; the avx2/avx512 ones must only be called on CPUs that have them.

@@ -28,7 +28,8 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
     AlignedBuffer<T> w_ih_gemm(packed_b_size(D, G, nr)), w_hh_fused(packed_b_size(H, G, NG * VL));
     AlignedBuffer<T> bias_x(G), bias_h(G);
     pack_gate_weights(lstm_threads_for(threads, dims, blocks), NG, H, D, H, VL, nr, w_ih, w_hh, w_ih_gemm.data(),
-                      w_hh_fused.data(), static_cast<T*>(nullptr), static_cast<T*>(nullptr));
+                      w_hh_fused.data(), static_cast<T*>(nullptr), static_cast<T*>(nullptr),
+                      ColumnTranspose<T>{kernels.transpose_columns, VL});
     interleave_gate_rows(bias_x.data(), b_ih, NG, H, 1, VL);
     interleave_gate_rows(bias_h.data(), b_hh, NG, H, 1, VL);
 

@@ -72,9 +72,10 @@ void lstm_pack_weights(const Kernels<T>& kernels, int threads, int64_t D, int64_
     if (P) packed->w_hr_gemm = AlignedBuffer<T>(packed_b_size(H, P, nr));
 
     // An empty buffer's data() is null: pack_gate_weights skips it.
+    const ColumnTranspose<T> transpose{kernels.transpose_columns, VL};
     pack_gate_weights(threads, NG, H, D, R, VL, nr, w_ih, w_hh, packed->w_ih_gemm.data(), packed->w_hh_fused.data(),
-                      packed->w_hh_gemm.data(), packed->w_ih_fused.data());
-    if (P) pack_b_panels(packed->w_hr_gemm.data(), cell.w_hr, 1, H, H, P, nr, 0, ceil_div(P, nr));
+                      packed->w_hh_gemm.data(), packed->w_ih_fused.data(), transpose);
+    if (P) pack_b_panels(packed->w_hr_gemm.data(), cell.w_hr, 1, H, H, P, nr, 0, ceil_div(P, nr), transpose);
     interleave_gate_rows(packed->bias.data(), bias, NG, H, 1, VL);
     packed->identity_output = cell.identity_output;
     if (cell.peephole) {

@@ -20,6 +20,7 @@ void copy_column(T* chunk, int64_t nr, const T* column, int64_t j, int64_t k0, i
 
 // The same for four columns at once, by 4 x 4 transposes in SSE registers (part of every x86-64
 // CPU): 8 memory operations per 16 values in place of 32. False where there is no such path.
+// For the groups the ISA's own transpose (ColumnTranspose) does not take: those with padding.
 inline bool copy_four_columns(float* chunk, int64_t nr, const float* const* columns, int64_t k0, int64_t depth) {
 #if defined(__SSE2__)
     if (depth % 4) return false;
@@ -40,6 +41,13 @@ inline bool copy_four_columns(float* chunk, int64_t nr, const float* const* colu
 }
 inline bool copy_four_columns(double*, int64_t, const double* const*, int64_t, int64_t) { return false; }
 
+template <typename T>
+bool all_present(const T* const* columns, int64_t count) {
+    for (int64_t j = 0; j < count; ++j)
+        if (!columns[j]) return false;
+    return true;
+}
+
 // Panels of B (K, N) whose column n lies contiguous in memory, at column_start(n), or is zero past
 // N. The columns are walked a chunk of K at a time: 64 bytes of each of the panel's columns, whose
 // kChunk x nr destination stays in L1. (Walking one k at a time down all nr columns touches nr
@@ -47,7 +55,7 @@ inline bool copy_four_columns(double*, int64_t, const double* const*, int64_t, i
 // they all fall in one L1 set and every read missed: packing the xlarge weights took 40 ms.)
 template <typename T, typename ColumnStart>
 void pack_contiguous_columns(T* dst, ColumnStart column_start, int64_t k, int64_t n, int64_t nr, int64_t panel_begin,
-                             int64_t panel_end) {
+                             int64_t panel_end, ColumnTranspose<T> transpose) {
     constexpr int64_t kChunk = 64 / sizeof(T);
     std::vector<const T*> columns(nr);
     for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
@@ -61,12 +69,20 @@ void pack_contiguous_columns(T* dst, ColumnStart column_start, int64_t k, int64_
                 for (int64_t j = 0; j < nr; ++j)
                     if (columns[j]) __builtin_prefetch(columns[j] + k0 + 2 * kChunk);
             int64_t j = 0;
-            for (; j + 4 <= nr; j += 4) {
-                const bool four = columns[j] && columns[j + 1] && columns[j + 2] && columns[j + 3];
-                if (four && copy_four_columns(chunk + j, nr, &columns[j], k0, depth)) continue;
-                for (int64_t q = j; q < j + 4; ++q) copy_column(chunk, nr, columns[q], q, k0, depth);
+            while (j < nr) {
+                if (transpose.copy && j % transpose.width == 0 && j + transpose.width <= nr &&
+                    all_present(&columns[j], transpose.width)) {
+                    transpose.copy(chunk + j, nr, &columns[j], k0, depth);
+                    j += transpose.width;
+                } else if (j + 4 <= nr) {
+                    if (!all_present(&columns[j], 4) || !copy_four_columns(chunk + j, nr, &columns[j], k0, depth))
+                        for (int64_t q = j; q < j + 4; ++q) copy_column(chunk, nr, columns[q], q, k0, depth);
+                    j += 4;
+                } else {
+                    copy_column(chunk, nr, columns[j], j, k0, depth);
+                    ++j;
+                }
             }
-            for (; j < nr; ++j) copy_column(chunk, nr, columns[j], j, k0, depth);
         }
     }
 }
@@ -100,7 +116,7 @@ void interleave_gate_rows(T* dst, const T* src, int64_t gates, int64_t hidden, i
 
 template <typename T>
 void pack_gate_panels(T* dst, const T* w, int64_t gates, int64_t hidden, int64_t cols, int64_t vector_width,
-                      int64_t nr, int64_t panel_begin, int64_t panel_end) {
+                      int64_t nr, int64_t panel_begin, int64_t panel_end, ColumnTranspose<T> transpose) {
     // Column n of B is interleaved row n: block, then gate, then lane. A padding unit past H has
     // no row: its column is zero. (A table, not divisions per column: those took a fifth of the
     // packing time at the tiny shape.)
@@ -113,13 +129,13 @@ void pack_gate_panels(T* dst, const T* w, int64_t gates, int64_t hidden, int64_t
                 rows[n] = unit < hidden ? w + (gate * hidden + unit) * cols : nullptr;
             }
     pack_contiguous_columns<T>(dst, [&](int64_t column) { return rows[column]; }, cols, gates * padded, nr,
-                               panel_begin, panel_end);
+                               panel_begin, panel_end, transpose);
 }
 
 template <typename T>
 void pack_gate_weights(int threads, int64_t gates, int64_t hidden, int64_t input, int64_t recurrent,
                        int64_t vector_width, int64_t nr, const T* w_ih, const T* w_hh, T* w_ih_gemm, T* w_hh_fused,
-                       T* w_hh_gemm, T* w_ih_fused) {
+                       T* w_hh_gemm, T* w_ih_fused, ColumnTranspose<T> transpose) {
     const int64_t columns = gates * round_up(hidden, vector_width), tile = gates * vector_width;
     // Packing reads and writes each weight once: a second core pays from about 1 MB of them.
     const int64_t copies = (w_hh_fused ? 1 : 0) + (w_hh_gemm ? 1 : 0);
@@ -127,20 +143,23 @@ void pack_gate_weights(int threads, int64_t gates, int64_t hidden, int64_t input
     ThreadPool::instance().run(bytes >= (1 << 20) ? threads : 1, [&](const Team& team) {
         int64_t begin, end;
         split_range(ceil_div(columns, nr), 1, team.size, team.index, &begin, &end);
-        pack_gate_panels(w_ih_gemm, w_ih, gates, hidden, input, vector_width, nr, begin, end);
-        if (w_hh_gemm) pack_gate_panels(w_hh_gemm, w_hh, gates, hidden, recurrent, vector_width, nr, begin, end);
+        pack_gate_panels(w_ih_gemm, w_ih, gates, hidden, input, vector_width, nr, begin, end, transpose);
+        if (w_hh_gemm)
+            pack_gate_panels(w_hh_gemm, w_hh, gates, hidden, recurrent, vector_width, nr, begin, end, transpose);
         split_range(columns / tile, 1, team.size, team.index, &begin, &end);
-        if (w_hh_fused) pack_gate_panels(w_hh_fused, w_hh, gates, hidden, recurrent, vector_width, tile, begin, end);
-        if (w_ih_fused) pack_gate_panels(w_ih_fused, w_ih, gates, hidden, input, vector_width, tile, begin, end);
+        if (w_hh_fused)
+            pack_gate_panels(w_hh_fused, w_hh, gates, hidden, recurrent, vector_width, tile, begin, end, transpose);
+        if (w_ih_fused)
+            pack_gate_panels(w_ih_fused, w_ih, gates, hidden, input, vector_width, tile, begin, end, transpose);
     });
 }
 
 template <typename T>
 void pack_b_panels(T* dst, const T* b, int64_t row_stride, int64_t col_stride, int64_t k, int64_t n, int64_t nr,
-                   int64_t panel_begin, int64_t panel_end) {
+                   int64_t panel_begin, int64_t panel_end, ColumnTranspose<T> transpose) {
     if (row_stride == 1) {  // B = M^T: each column is a row of M
         auto column_start = [=](int64_t column) { return b + column * col_stride; };
-        pack_contiguous_columns<T>(dst, column_start, k, n, nr, panel_begin, panel_end);
+        pack_contiguous_columns<T>(dst, column_start, k, n, nr, panel_begin, panel_end, transpose);
         return;
     }
     // A few rows at a time, all this thread's panels of them: each row's runs are read in order
@@ -174,10 +193,11 @@ void copy_rows(T* dst, int64_t dst_stride, const T* src, int64_t src_stride, int
 #define FAST_LSTM_INSTANTIATE(T)                                                                              \
     template void interleave_gate_rows<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t);                  \
     template void pack_gate_panels<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,       \
-                                      int64_t);                                                               \
+                                      int64_t, ColumnTranspose<T>);                                           \
     template void pack_gate_weights<T>(int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, const T*,    \
-                                       const T*, T*, T*, T*, T*);                                             \
-    template void pack_b_panels<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t); \
+                                       const T*, T*, T*, T*, T*, ColumnTranspose<T>);                         \
+    template void pack_b_panels<T>(T*, const T*, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                   ColumnTranspose<T>);                                                       \
     template void copy_rows<T>(T*, int64_t, const T*, int64_t, int64_t, int64_t);
 FAST_LSTM_INSTANTIATE(float)
 FAST_LSTM_INSTANTIATE(double)

@@ -8,6 +8,15 @@ namespace fast_lstm {
 inline int64_t round_up(int64_t value, int64_t multiple) { return (value + multiple - 1) / multiple * multiple; }
 inline int64_t ceil_div(int64_t value, int64_t divisor) { return (value + divisor - 1) / divisor; }
 
+// An ISA's copy of `width` columns of B at once to a panel (Kernels::transpose_columns):
+// chunk[p * nr + j] = columns[j][k0 + p] for j < width, p < depth. Null: none (the packing's
+// own 4-column copy then does all).
+template <typename T>
+struct ColumnTranspose {
+    void (*copy)(T* chunk, int64_t nr, const T* const* columns, int64_t k0, int64_t depth) = nullptr;
+    int64_t width = 0;
+};
+
 // Rows of a gate-major matrix src (NG*H, K) (PyTorch: i rows, then f, g, o) reordered
 // to the gate-interleaved order of the fused kernels: dst (NG*Hp, K) with row
 // (block * NG + gate) * VL + lane = src row gate * H + block * VL + lane, and zero
@@ -19,7 +28,7 @@ void interleave_gate_rows(T* dst, const T* src, int64_t gates, int64_t hidden, i
 // intermediate of interleave_gate_rows): B (K = cols, N = gates * Hp), column n = interleaved row n.
 template <typename T>
 void pack_gate_panels(T* dst, const T* w, int64_t gates, int64_t hidden, int64_t cols, int64_t vector_width,
-                      int64_t nr, int64_t panel_begin, int64_t panel_end);
+                      int64_t nr, int64_t panel_begin, int64_t panel_end, ColumnTranspose<T> transpose = {});
 
 // A cell's weights for the kernels, on `threads` threads when there are enough of them (NG gates
 // of H units, padded to vector_width): W_ih^T (D, NG*Hp) as GEMM panels of nr columns, W_hh^T
@@ -28,14 +37,14 @@ void pack_gate_panels(T* dst, const T* w, int64_t gates, int64_t hidden, int64_t
 template <typename T>
 void pack_gate_weights(int threads, int64_t gates, int64_t hidden, int64_t input, int64_t recurrent,
                        int64_t vector_width, int64_t nr, const T* w_ih, const T* w_hh, T* w_ih_gemm, T* w_hh_fused,
-                       T* w_hh_gemm, T* w_ih_fused);
+                       T* w_hh_gemm, T* w_ih_fused, ColumnTranspose<T> transpose = {});
 
 // Elements of B (K, N), element (k, n) at b[k * row_stride + n * col_stride], laid
 // out as panels [ceil(N / nr)][K][nr] zero-padded past N. Only panels
 // [panel_begin, panel_end) are written, so threads can share the work.
 template <typename T>
 void pack_b_panels(T* dst, const T* b, int64_t row_stride, int64_t col_stride, int64_t k, int64_t n, int64_t nr,
-                   int64_t panel_begin, int64_t panel_end);
+                   int64_t panel_begin, int64_t panel_end, ColumnTranspose<T> transpose = {});
 
 inline int64_t packed_b_size(int64_t k, int64_t n, int64_t nr) { return ceil_div(n, nr) * k * nr; }
 

@@ -57,6 +57,27 @@ struct Vec<float> {
         const __m256i biased = _mm256_add_epi32(_mm256_cvtps_epi32(n.v), _mm256_set1_epi32(127));
         return {_mm256_castsi256_ps(_mm256_slli_epi32(biased, 23))};
     }
+    // rows[i][j] <-> rows[j][i]: pairs of floats, then pairs of pairs within each 128-bit lane,
+    // then the two lanes.
+    static void transpose(Vec (&rows)[width]) {
+        __m256 pairs[8], quads[8];
+        for (int i = 0; i < 8; i += 2) {
+            pairs[i] = _mm256_unpacklo_ps(rows[i].v, rows[i + 1].v);
+            pairs[i + 1] = _mm256_unpackhi_ps(rows[i].v, rows[i + 1].v);
+        }
+        // quads[4g + e], 128-bit lane L: element 4L + e of rows 4g .. 4g + 3.
+        for (int g = 0; g < 2; ++g)
+            for (int half = 0; half < 2; ++half) {
+                const __m256d a = _mm256_castps_pd(pairs[4 * g + half]);
+                const __m256d b = _mm256_castps_pd(pairs[4 * g + 2 + half]);
+                quads[4 * g + 2 * half] = _mm256_castpd_ps(_mm256_unpacklo_pd(a, b));
+                quads[4 * g + 2 * half + 1] = _mm256_castpd_ps(_mm256_unpackhi_pd(a, b));
+            }
+        for (int e = 0; e < 4; ++e) {
+            rows[e].v = _mm256_permute2f128_ps(quads[e], quads[4 + e], 0x20);
+            rows[4 + e].v = _mm256_permute2f128_ps(quads[e], quads[4 + e], 0x31);
+        }
+    }
 };
 
 template <>
@@ -101,5 +122,14 @@ struct Vec<double> {
         const __m256i n64 = _mm256_cvtepi32_epi64(_mm256_cvtpd_epi32(n.v));
         const __m256i biased = _mm256_add_epi64(n64, _mm256_set1_epi64x(1023));
         return {_mm256_castsi256_pd(_mm256_slli_epi64(biased, 52))};
+    }
+    // rows[i][j] <-> rows[j][i]: pairs of doubles within each 128-bit lane, then the two lanes.
+    static void transpose(Vec (&rows)[width]) {
+        const __m256d even01 = _mm256_unpacklo_pd(rows[0].v, rows[1].v), odd01 = _mm256_unpackhi_pd(rows[0].v, rows[1].v);
+        const __m256d even23 = _mm256_unpacklo_pd(rows[2].v, rows[3].v), odd23 = _mm256_unpackhi_pd(rows[2].v, rows[3].v);
+        rows[0].v = _mm256_permute2f128_pd(even01, even23, 0x20);
+        rows[1].v = _mm256_permute2f128_pd(odd01, odd23, 0x20);
+        rows[2].v = _mm256_permute2f128_pd(even01, even23, 0x31);
+        rows[3].v = _mm256_permute2f128_pd(odd01, odd23, 0x31);
     }
 };

@@ -52,6 +52,34 @@ struct Vec<float> {
         const __m512i biased = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
         return {_mm512_castsi512_ps(_mm512_slli_epi32(biased, 23))};
     }
+    // rows[i][j] <-> rows[j][i]: pairs of floats, then pairs of pairs within each 128-bit lane,
+    // then the lanes themselves in two rounds.
+    static void transpose(Vec (&rows)[width]) {
+        __m512 pairs[16], quads[16];
+        for (int i = 0; i < 16; i += 2) {
+            pairs[i] = _mm512_unpacklo_ps(rows[i].v, rows[i + 1].v);
+            pairs[i + 1] = _mm512_unpackhi_ps(rows[i].v, rows[i + 1].v);
+        }
+        // quads[4g + e], 128-bit lane L: element 4L + e of rows 4g .. 4g + 3.
+        for (int g = 0; g < 4; ++g)
+            for (int half = 0; half < 2; ++half) {
+                const __m512d a = _mm512_castps_pd(pairs[4 * g + half]);
+                const __m512d b = _mm512_castps_pd(pairs[4 * g + 2 + half]);
+                quads[4 * g + 2 * half] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
+                quads[4 * g + 2 * half + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
+            }
+        // Output row 4L + e is lane L of quads[e], quads[4 + e], quads[8 + e], quads[12 + e].
+        for (int e = 0; e < 4; ++e) {
+            const __m512 low_top = _mm512_shuffle_f32x4(quads[e], quads[4 + e], 0x44);
+            const __m512 high_top = _mm512_shuffle_f32x4(quads[e], quads[4 + e], 0xEE);
+            const __m512 low_bottom = _mm512_shuffle_f32x4(quads[8 + e], quads[12 + e], 0x44);
+            const __m512 high_bottom = _mm512_shuffle_f32x4(quads[8 + e], quads[12 + e], 0xEE);
+            rows[e].v = _mm512_shuffle_f32x4(low_top, low_bottom, 0x88);
+            rows[4 + e].v = _mm512_shuffle_f32x4(low_top, low_bottom, 0xDD);
+            rows[8 + e].v = _mm512_shuffle_f32x4(high_top, high_bottom, 0x88);
+            rows[12 + e].v = _mm512_shuffle_f32x4(high_top, high_bottom, 0xDD);
+        }
+    }
 };
 
 template <>
@@ -97,5 +125,24 @@ struct Vec<double> {
         const __m512i n64 = _mm512_cvtepi32_epi64(_mm512_cvtpd_epi32(n.v));
         const __m512i biased = _mm512_add_epi64(n64, _mm512_set1_epi64(1023));
         return {_mm512_castsi512_pd(_mm512_slli_epi64(biased, 52))};
+    }
+    // rows[i][j] <-> rows[j][i]: pairs of doubles within each 128-bit lane, then the lanes.
+    static void transpose(Vec (&rows)[width]) {
+        __m512d pairs[8];
+        for (int i = 0; i < 8; i += 2) {
+            pairs[i] = _mm512_unpacklo_pd(rows[i].v, rows[i + 1].v);
+            pairs[i + 1] = _mm512_unpackhi_pd(rows[i].v, rows[i + 1].v);
+        }
+        // pairs[2g + e], 128-bit lane L: element 2L + e of rows 2g, 2g + 1.
+        for (int e = 0; e < 2; ++e) {
+            const __m512d low_top = _mm512_shuffle_f64x2(pairs[e], pairs[2 + e], 0x44);
+            const __m512d high_top = _mm512_shuffle_f64x2(pairs[e], pairs[2 + e], 0xEE);
+            const __m512d low_bottom = _mm512_shuffle_f64x2(pairs[4 + e], pairs[6 + e], 0x44);
+            const __m512d high_bottom = _mm512_shuffle_f64x2(pairs[4 + e], pairs[6 + e], 0xEE);
+            rows[e].v = _mm512_shuffle_f64x2(low_top, low_bottom, 0x88);
+            rows[2 + e].v = _mm512_shuffle_f64x2(low_top, low_bottom, 0xDD);
+            rows[4 + e].v = _mm512_shuffle_f64x2(high_top, high_bottom, 0x88);
+            rows[6 + e].v = _mm512_shuffle_f64x2(high_top, high_bottom, 0xDD);
+        }
     }
 };

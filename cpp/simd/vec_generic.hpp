@@ -107,6 +107,15 @@ struct Vec {
         }
         return r;
     }
+    // rows[i][j] <-> rows[j][i].
+    static void transpose(Vec (&rows)[width]) {
+        for (int i = 0; i < width; ++i)
+            for (int j = i + 1; j < width; ++j) {
+                const T above = rows[i].v[j];
+                rows[i].v[j] = rows[j].v[i];
+                rows[j].v[i] = above;
+            }
+    }
 
   private:
     static Int to_bits(T x) {
