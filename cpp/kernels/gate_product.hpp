@@ -3,14 +3,22 @@
 // Shared by every cell kind (lstm_postgemm.hpp, gru_postgemm.hpp).
 #pragma once
 
+// Calls add_term(k) for k < depth, upwards or downwards. Both LSTM products below take the
+// direction: the sequence steps that walk their unit blocks backwards also walk each block's
+// weights backwards, so a step starts on the very lines the last one read last. Of the tiny
+// shape's 64 KB of W_hh, a 48 KB L1 then still holds 48 KB at the turn, not the last two
+// blocks' 32 KB. The two agree on the order, so a row's bits do not depend on its tile.
+template <typename AddTerm>
+__attribute__((always_inline)) inline void for_each_depth(int64_t depth, bool descending, AddTerm add_term) {
+    if (descending)
+        for (int64_t k = depth - 1; k >= 0; --k) add_term(k);
+    else
+        for (int64_t k = 0; k < depth; ++k) add_term(k);
+}
+
 // acc[r][gate] += rows[r] W^T for one block of units, over k < depth, with W packed
 // as [depth][NG gates][VL]. Kept out of line so the activation constants of the caller
 // do not take the registers this loop needs for accumulators and weight vectors.
-// Both LSTM products below sum over k upwards, or downwards when `descending`: the sequence
-// steps that walk their unit blocks backwards also walk each block's weights backwards, so a
-// step starts on the very lines the last one read last. Of the tiny shape's 64 KB of W_hh, a 48 KB L1 then
-// still holds 48 KB at the turn, not the last two blocks' 32 KB. The two agree on the order,
-// so a row's bits do not depend on which tile it went through.
 template <typename T, int R, int NG>
 __attribute__((noinline)) void gate_product_rows(Vec<T> (&acc)[R][NG], const T* const (&rows)[R], const T* w,
                                             int64_t depth, bool descending = false) {
@@ -43,10 +51,7 @@ __attribute__((noinline)) void gate_product_rows(Vec<T> (&acc)[R][NG], const T* 
             }
         }
     };
-    if (descending)
-        for (int64_t k = depth - 1; k >= 0; --k) add_term(k);
-    else
-        for (int64_t k = 0; k < depth; ++k) add_term(k);
+    for_each_depth(depth, descending, add_term);
     for (int r = 0; r < R; ++r)
         for (int g = 0; g < NG; ++g) acc[r][g] = sum[r][g];
 }
@@ -94,10 +99,7 @@ __attribute__((noinline)) void gate_product_blocks(Vec<T> (&acc)[NB][NG], const 
         for (int b = 0; b < NB; ++b)
             for (int g = 0; g < NG; ++g) sum[b][g] = fma(a, V::load(w + b * block_stride + (k * NG + g) * VL), sum[b][g]);
     };
-    if (descending)
-        for (int64_t k = depth - 1; k >= 0; --k) add_term(k);
-    else
-        for (int64_t k = 0; k < depth; ++k) add_term(k);
+    for_each_depth(depth, descending, add_term);
     for (int b = 0; b < NB; ++b)
         for (int g = 0; g < NG; ++g) acc[b][g] = sum[b][g];
 }

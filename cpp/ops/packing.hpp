@@ -28,7 +28,7 @@ void interleave_gate_rows(T* dst, const T* src, int64_t gates, int64_t hidden, i
 // intermediate of interleave_gate_rows): B (K = cols, N = gates * Hp), column n = interleaved row n.
 template <typename T>
 void pack_gate_panels(T* dst, const T* w, int64_t gates, int64_t hidden, int64_t cols, int64_t vector_width,
-                      int64_t nr, int64_t panel_begin, int64_t panel_end, ColumnTranspose<T> transpose = {});
+                      int64_t nr, int64_t panel_begin, int64_t panel_end, ColumnTranspose<T> transpose);
 
 // A cell's weights for the kernels, on `threads` threads when there are enough of them (NG gates
 // of H units, padded to vector_width): W_ih^T (D, NG*Hp) as GEMM panels of nr columns, W_hh^T
@@ -37,7 +37,7 @@ void pack_gate_panels(T* dst, const T* w, int64_t gates, int64_t hidden, int64_t
 template <typename T>
 void pack_gate_weights(int threads, int64_t gates, int64_t hidden, int64_t input, int64_t recurrent,
                        int64_t vector_width, int64_t nr, const T* w_ih, const T* w_hh, T* w_ih_gemm, T* w_hh_fused,
-                       T* w_hh_gemm, T* w_ih_fused, ColumnTranspose<T> transpose = {});
+                       T* w_hh_gemm, T* w_ih_fused, ColumnTranspose<T> transpose);
 
 // Elements of B (K, N), element (k, n) at b[k * row_stride + n * col_stride], laid
 // out as panels [ceil(N / nr)][K][nr] zero-padded past N. Only panels
