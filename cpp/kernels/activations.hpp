@@ -3,8 +3,8 @@
 // Accuracy (checked against numpy over the whole float range by
 // tests/test_activations.py): |error| <= 1e-38 + 3 eps * |ref| in float32 and
 // 1e-300 + 3 eps * |ref| in float64 (measured: 1.3 eps worst, but 2.73 for the
-// float tanh, a rational form below). NaN in gives NaN out; +-inf give the exact
-// limits.
+// float tanh of the FMA paths, a rational form below). NaN in gives NaN out; +-inf
+// give the exact limits.
 //
 // exp follows Cephes: x = n ln2 + r with |r| <= ln2/2, exp(r) by a polynomial
 // (float) or a Pade form (double), then scaled by 2^n. Where the vector scales in
@@ -121,7 +121,7 @@ inline Vec<double> tanh_small(Vec<double> x) {
 }
 
 template <typename T>
-inline Vec<T> tanh(Vec<T> x) {
+inline Vec<T> tanh_from_exp(Vec<T> x) {
     using V = Vec<T>;
     const V one = V::broadcast(T(1));
     const V magnitude = abs(x);
@@ -129,17 +129,25 @@ inline Vec<T> tanh(Vec<T> x) {
     return select_greater(magnitude, V::broadcast(T(0.625)), copy_sign(large, x), tanh_small<T>(x));
 }
 
+template <typename T>
+inline Vec<T> tanh(Vec<T> x) {
+    return tanh_from_exp<T>(x);
+}
+
 // float: tanh(x) = x P(x^2) / Q(x^2), degrees 5 / 4 in x^2, one division and no exp: about half
 // the operations of the exp form above. The cell takes two tanh per unit, and the forwards of
 // the small and long shapes ran 5-7% faster on AVX2 (Zen 3). The coefficients are a minimax fit
-// of the relative error of tanh(x) / x on [0, 9.1] (Lawson iteration in 40-digit arithmetic; the
+// of the relative error of tanh(x) / x on [0, 9.1] (tests/tanh_rational_fit.py: Lawson iteration; the
 // fit errs by 1.5e-9), so float rounding is nearly all of the error: 2.73 eps at worst over
 // every float (x (P / Q) rounds better than x P / Q: 3.03). Past |x| = 8.1 the lanes take +-1
 // exactly (tanh(8.1) = 1 - 1.8e-7, 1.5 eps away; from 8.17 the quotient could round above 1),
 // infinities included, while x^2 may overflow harmlessly. NaN compares false and stays NaN.
+// Its bound needs fused multiply-adds: with two roundings each (the portable path) it errs by
+// 3.49 eps and passes 1 from 7.94, so that path keeps the exp form.
 template <>
 inline Vec<float> tanh(Vec<float> x) {
     using V = Vec<float>;
+    if constexpr (!V::fma_is_fused) return tanh_from_exp<float>(x);
     const V z = x * x;
     V p = V::broadcast(-1.203536749e-11f);
     p = fma(p, z, V::broadcast(3.035809470e-08f));

@@ -35,6 +35,7 @@ struct Vec<float> {
     friend Vec operator/(Vec a, Vec b) { return {_mm256_div_ps(a.v, b.v)}; }
     // a * b + c with one rounding.
     friend Vec fma(Vec a, Vec b, Vec c) { return {_mm256_fmadd_ps(a.v, b.v, c.v)}; }
+    static constexpr bool fma_is_fused = true;
     // max/min return their second operand when either is NaN: callers put x there to keep NaN.
     friend Vec max(Vec a, Vec b) { return {_mm256_max_ps(a.v, b.v)}; }
     friend Vec min(Vec a, Vec b) { return {_mm256_min_ps(a.v, b.v)}; }
@@ -103,6 +104,7 @@ struct Vec<double> {
     friend Vec operator*(Vec a, Vec b) { return {_mm256_mul_pd(a.v, b.v)}; }
     friend Vec operator/(Vec a, Vec b) { return {_mm256_div_pd(a.v, b.v)}; }
     friend Vec fma(Vec a, Vec b, Vec c) { return {_mm256_fmadd_pd(a.v, b.v, c.v)}; }
+    static constexpr bool fma_is_fused = true;
     friend Vec max(Vec a, Vec b) { return {_mm256_max_pd(a.v, b.v)}; }
     friend Vec min(Vec a, Vec b) { return {_mm256_min_pd(a.v, b.v)}; }
     friend Vec abs(Vec a) { return {_mm256_andnot_pd(_mm256_set1_pd(-0.0), a.v)}; }

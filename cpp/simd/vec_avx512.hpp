@@ -28,6 +28,7 @@ struct Vec<float> {
     friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_ps(a.v, b.v)}; }
     friend Vec operator/(Vec a, Vec b) { return {_mm512_div_ps(a.v, b.v)}; }
     friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_ps(a.v, b.v, c.v)}; }
+    static constexpr bool fma_is_fused = true;
     // As on AVX2: the second operand is returned when either is NaN.
     friend Vec max(Vec a, Vec b) { return {_mm512_max_ps(a.v, b.v)}; }
     friend Vec min(Vec a, Vec b) { return {_mm512_min_ps(a.v, b.v)}; }
@@ -102,6 +103,7 @@ struct Vec<double> {
     friend Vec operator*(Vec a, Vec b) { return {_mm512_mul_pd(a.v, b.v)}; }
     friend Vec operator/(Vec a, Vec b) { return {_mm512_div_pd(a.v, b.v)}; }
     friend Vec fma(Vec a, Vec b, Vec c) { return {_mm512_fmadd_pd(a.v, b.v, c.v)}; }
+    static constexpr bool fma_is_fused = true;
     friend Vec max(Vec a, Vec b) { return {_mm512_max_pd(a.v, b.v)}; }
     friend Vec min(Vec a, Vec b) { return {_mm512_min_pd(a.v, b.v)}; }
     friend Vec abs(Vec a) { return {_mm512_abs_pd(a.v)}; }

@@ -66,6 +66,7 @@ struct Vec {
     // Unfused on purpose: a fused multiply-add in software would be slow, and the
     // baseline ISA has none. The error bound of the activations allows for it.
     friend Vec fma(Vec a, Vec b, Vec c) { return a * b + c; }
+    static constexpr bool fma_is_fused = false;  // two roundings: the float tanh takes its exp form
     // Same NaN rule as the hardware max/min: the second operand wins when either is NaN.
     friend Vec max(Vec a, Vec b) { return map2(a, b, [](T x, T y) { return x > y ? x : y; }); }
     friend Vec min(Vec a, Vec b) { return map2(a, b, [](T x, T y) { return x < y ? x : y; }); }
