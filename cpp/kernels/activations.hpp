@@ -34,18 +34,22 @@ struct ExpConstants<double> {
     static constexpr double saturated_min = -760.0;
 };
 
+// c_n x^n + ... + c_1 x + c_0 by Horner's rule (one fma per coefficient), highest coefficient first.
+template <typename T, typename... Lower>
+inline Vec<T> horner(Vec<T> x, T highest, Lower... lower) {
+    Vec<T> p = Vec<T>::broadcast(highest);
+    ((p = fma(p, x, Vec<T>::broadcast(static_cast<T>(lower)))), ...);
+    return p;
+}
+
 template <typename T>
 inline Vec<T> exp_core(Vec<T> r);
 
 template <>
 inline Vec<float> exp_core(Vec<float> r) {
     using V = Vec<float>;
-    V p = V::broadcast(1.9875691500e-4f);
-    p = fma(p, r, V::broadcast(1.3981999507e-3f));
-    p = fma(p, r, V::broadcast(8.3334519073e-3f));
-    p = fma(p, r, V::broadcast(4.1665795894e-2f));
-    p = fma(p, r, V::broadcast(1.6666665459e-1f));
-    p = fma(p, r, V::broadcast(5.0000001201e-1f));
+    const V p = horner(r, 1.9875691500e-4f, 1.3981999507e-3f, 8.3334519073e-3f, 4.1665795894e-2f, 1.6666665459e-1f,
+                       5.0000001201e-1f);
     return fma(p, r * r, r) + V::broadcast(1.0f);
 }
 
@@ -98,11 +102,8 @@ template <>
 inline Vec<float> tanh_small(Vec<float> x) {
     using V = Vec<float>;
     const V z = x * x;
-    V p = V::broadcast(-5.70498872745e-3f);
-    p = fma(p, z, V::broadcast(2.06390887954e-2f));
-    p = fma(p, z, V::broadcast(-5.37397155531e-2f));
-    p = fma(p, z, V::broadcast(1.33314422036e-1f));
-    p = fma(p, z, V::broadcast(-3.33332819422e-1f));
+    const V p = horner(z, -5.70498872745e-3f, 2.06390887954e-2f, -5.37397155531e-2f, 1.33314422036e-1f,
+                       -3.33332819422e-1f);
     return fma(p * z, x, x);
 }
 
@@ -149,17 +150,9 @@ inline Vec<float> tanh(Vec<float> x) {
     using V = Vec<float>;
     if constexpr (!V::fma_is_fused) return tanh_from_exp<float>(x);
     const V z = x * x;
-    V p = V::broadcast(-1.203536749e-11f);
-    p = fma(p, z, V::broadcast(3.035809470e-08f));
-    p = fma(p, z, V::broadcast(2.791308361e-05f));
-    p = fma(p, z, V::broadcast(3.863652237e-03f));
-    p = fma(p, z, V::broadcast(1.367618442e-01f));
-    p = fma(p, z, V::broadcast(1.0f));
-    V q = V::broadcast(1.280772381e-06f);
-    q = fma(q, z, V::broadcast(3.930386156e-04f));
-    q = fma(q, z, V::broadcast(2.722872980e-02f));
-    q = fma(q, z, V::broadcast(4.700951576e-01f));
-    q = fma(q, z, V::broadcast(1.0f));
+    const V p =
+        horner(z, -1.203536749e-11f, 3.035809470e-08f, 2.791308361e-05f, 3.863652237e-03f, 1.367618442e-01f, 1.0f);
+    const V q = horner(z, 1.280772381e-06f, 3.930386156e-04f, 2.722872980e-02f, 4.700951576e-01f, 1.0f);
     return select_greater(abs(x), V::broadcast(8.1f), copy_sign(V::broadcast(1.0f), x), x * (p / q));
 }
 
