@@ -11,7 +11,8 @@ Without fast_lstm in the run, the peer cells show each peer's own median and GFL
 row is per step (its benchmark times 100 single-step calls).  The training epochs of a whole model
 (test_fit_epoch.py, mode "epoch") get a small table of their own: seconds per epoch of lstmcore
 and torch, and the ratio torch / lstmcore, per thread count; so do fast_lstm's 2-thread speedups
-(test_scaling.py, scaling=True): its 1- and 2-thread medians from one interleaved cell.
+(test_scaling.py, scaling=True): its 1- and 2-thread medians from one interleaved cell, beside
+numpy sgemm's speedup from the same cell.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class Entry:
         self.steps = info.get("steps", 1)
         self.version = info.get("version", "")
         self.other_load = info.get("other_cpu_load")
-        # test_scaling.py: fast_lstm at this thread count, interleaved with itself at the other.
+        # test_scaling.py: fast_lstm or numpy's sgemm at this thread count, interleaved with
+        # both at the other.
         self.scaling = bool(info.get("scaling"))
         # The stream benchmark times `steps` calls; everything below is per call.
         self.median = bench["stats"]["median"] / self.steps
@@ -187,29 +189,50 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
 
 
 def scaling_table(entries: list[Entry]) -> list[str]:
-    """test_scaling.py's table: fast_lstm at 1 and 2 threads from one cell, and the speedup."""
+    """test_scaling.py's table: fast_lstm at 1 and 2 threads from one cell, its speedup, and numpy
+    sgemm's speedup timed in the same blocks (what two cores gave a GEMM meanwhile)."""
     if not entries:
         return []
     out = [
         "### 2-thread speedup of fast_lstm (1 and 2 threads timed in interleaved blocks)",
         "",
-        "| shape | mode | 1 thread ms | IQR | 2 threads ms | IQR | speedup |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| shape | mode | 1 thread ms | IQR | 2 threads ms | IQR | speedup | sgemm speedup | of sgemm's |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    rows: dict[tuple, dict[int, Entry]] = {}
+    rows: dict[tuple, dict[tuple, Entry]] = {}
     for e in entries:
-        rows.setdefault((e.shape, e.mode), {})[e.threads] = e
+        rows.setdefault((e.shape, e.mode), {})[(e.impl, e.threads)] = e
     any_busy = False
     for shape, mode in sorted(rows, key=row_order):
         row = rows[(shape, mode)]
-        line, busy = pair_row([shape, mode], row.get(1), row.get(2), fmt_ms, first_over_second=True)
+        line, busy = pair_row(
+            [shape, mode], row.get(("fast_lstm", 1)), row.get(("fast_lstm", 2)), fmt_ms, first_over_second=True
+        )
+        ours = speedup(row.get(("fast_lstm", 1)), row.get(("fast_lstm", 2)))
+        limit = speedup(row.get(("numpy_sgemm", 1)), row.get(("numpy_sgemm", 2)))
+        busy |= any(e.busy for key, e in row.items() if key[0] == "numpy_sgemm")
+        if busy and not line.startswith(f"| {shape} *"):
+            line = line.replace(f"| {shape} ", f"| {shape} * ", 1)
+        line += f" {limit:.2f}x |" if limit else " - |"
+        line += f" {ours / limit:.0%} |" if ours and limit else " - |"
         out.append(line)
         any_busy |= busy
     out.append("")
-    out.append("Speedup = 1-thread median / 2-thread median, both from the same interleaved blocks.")
+    out.append(
+        "Speedup = 1-thread median / 2-thread median, both from the same interleaved blocks; sgemm "
+        "speedup: numpy's float32 matmul (n = 2048) in those blocks too, and of sgemm's: the first "
+        "speedup over the second."
+    )
     out.extend(busy_footnote(any_busy))
     out.append("")
     return out
+
+
+def speedup(one_thread: Entry | None, two_threads: Entry | None) -> float | None:
+    """1-thread median / 2-thread median, None without both."""
+    if not one_thread or not two_threads:
+        return None
+    return one_thread.median / two_threads.median
 
 
 def epoch_table(entries: list[Entry]) -> list[str]:

@@ -7,8 +7,13 @@ its 1- and 2-thread rows carries the machine's drift in between. Here one cell h
 same problem at 1 and at 2 threads, alternating block by block (interleave.py), so the speedup
 1-thread median / 2-thread median is that of one stretch of time. The GEMM-bound shapes (medium,
 large, xlarge) are those of the issue's 2-thread target; small comes along as a cheap smoke case
-(a --quick run keeps it). Each row records impl "fast_lstm", its thread count and scaling=True
-in extra_info; summary.py prints the speedups in a table of their own.
+(a --quick run keeps it).
+
+numpy's sgemm at 1 and 2 threads takes its turns in the same cell: its own speedup is what two
+cores of this machine give a GEMM in that stretch of time (shared caches, memory bandwidth, the
+other tenants), the ceiling beside fast_lstm's. Each row records its impl ("fast_lstm" or
+"numpy_sgemm"), its thread count and scaling=True in extra_info; summary.py prints the speedups
+in a table of their own.
 """
 
 from __future__ import annotations
@@ -22,53 +27,65 @@ from test_grid import ATOL, RTOL
 
 SHAPES = ("small", "medium", "large", "xlarge")
 THREAD_COUNTS = (1, 2)
+IMPLS = ("fast_lstm", lstm_impls.LIMIT_GEMM)
 
 
 def _scaling_params():
     params = []
     for name in SHAPES:
         for mode in lstm_impls.MODES:
-            for threads in THREAD_COUNTS:
-                params.append(
-                    pytest.param(
-                        GRID[name],
-                        mode,
-                        f"fast_lstm-{threads}T",
-                        id=f"{name}-{mode}-{threads}T",
-                        marks=[pytest.mark.scaling, getattr(pytest.mark, name), getattr(pytest.mark, mode)],
+            for impl in IMPLS:
+                for threads in THREAD_COUNTS:
+                    params.append(
+                        pytest.param(
+                            GRID[name],
+                            mode,
+                            f"{impl}-{threads}T",
+                            id=f"{name}-{mode}-{impl}-{threads}T",
+                            marks=[pytest.mark.scaling, getattr(pytest.mark, name), getattr(pytest.mark, mode)],
+                        )
                     )
-                )
     return params
 
 
-def _threads_of(impl: str) -> int:
-    return int(impl.rsplit("-", 1)[1].rstrip("T"))
+def _split_impl(impl: str) -> tuple[str, int]:
+    """("fast_lstm", 2) from "fast_lstm-2T"."""
+    name, threads = impl.rsplit("-", 1)
+    return name, int(threads.rstrip("T"))
 
 
 @pytest.mark.parametrize(("shape", "mode", "impl"), _scaling_params())
 def test_scaling(interleaved, shape, mode, impl):
     def build_case(impl):
-        peer = lstm_impls.peer_for("fast_lstm")
+        name, threads = _split_impl(impl)
+        peer = lstm_impls.peer_for(name)
         if not peer.available:
             pytest.skip(peer.reason)
-        threads = _threads_of(impl)
-        case = lstm_impls.BUILDERS["fast_lstm"](lstm_impls.problem(shape), mode, threads)
+        if name == lstm_impls.LIMIT_GEMM:
+            reason = lstm_impls.numpy_skip_reason(threads)
+            if reason:
+                pytest.skip(reason)
+            case = lstm_impls.build_sgemm()
+        else:
+            case = lstm_impls.BUILDERS[name](lstm_impls.problem(shape), mode, threads)
         # Every block of this implementation runs at its own thread count.
         case.context = lambda: lstm_impls.all_libraries_at(threads)
-        with case.context():
-            y = np.asarray(case.output())
-        np.testing.assert_allclose(y, lstm_impls.reference_output(shape), rtol=RTOL, atol=ATOL)
+        if name != lstm_impls.LIMIT_GEMM:
+            with case.context():
+                y = np.asarray(case.output())
+            np.testing.assert_allclose(y, lstm_impls.reference_output(shape), rtol=RTOL, atol=ATOL)
         return case
 
+    name, threads = _split_impl(impl)
     interleaved(
         build_case,
         group=f"{shape.name} {mode} scaling",
-        impl="fast_lstm",
-        version=lstm_impls.peer_for("fast_lstm").version,
+        impl=name,
+        version=lstm_impls.peer_for(name).version,
         shape=shape.name,
         mode=mode,
         **shape.dims(),
-        threads=_threads_of(impl),
+        threads=threads,
         scaling=True,
-        flops=shape.flops(mode),
+        flops=2 * lstm_impls.SGEMM_N**3 if name == lstm_impls.LIMIT_GEMM else shape.flops(mode),
     )
