@@ -205,14 +205,13 @@ def scaling_table(entries: list[Entry]) -> list[str]:
     any_busy = False
     for shape, mode in sorted(rows, key=row_order):
         row = rows[(shape, mode)]
+        sgemm_busy = any(e.busy for key, e in row.items() if key[0] == "numpy_sgemm")
         line, busy = pair_row(
-            [shape, mode], row.get(("fast_lstm", 1)), row.get(("fast_lstm", 2)), fmt_ms, first_over_second=True
+            [shape, mode], row.get(("fast_lstm", 1)), row.get(("fast_lstm", 2)), fmt_ms, first_over_second=True,
+            also_busy=sgemm_busy,
         )
         ours = speedup(row.get(("fast_lstm", 1)), row.get(("fast_lstm", 2)))
         limit = speedup(row.get(("numpy_sgemm", 1)), row.get(("numpy_sgemm", 2)))
-        busy |= any(e.busy for key, e in row.items() if key[0] == "numpy_sgemm")
-        if busy and not line.startswith(f"| {shape} *"):
-            line = line.replace(f"| {shape} ", f"| {shape} * ", 1)
         line += f" {limit:.2f}x |" if limit else " - |"
         line += f" {ours / limit:.0%} |" if ours and limit else " - |"
         out.append(line)
@@ -259,10 +258,11 @@ def epoch_table(entries: list[Entry]) -> list[str]:
 
 
 def pair_row(labels: list[str], first: Entry | None, second: Entry | None, fmt,
-             first_over_second: bool) -> tuple[str, bool]:
+             first_over_second: bool, also_busy: bool = False) -> tuple[str, bool]:
     """A row of a two-entry table: the labels (the first marked * when busy), each entry's median
-    (formatted by fmt) and IQR, and the ratio of their medians. Also returns whether it is busy."""
-    busy = any(e.busy for e in (first, second) if e)
+    (formatted by fmt) and IQR, and the ratio of their medians. Also returns whether it is busy:
+    either entry, or also_busy (another entry the caller adds to the row)."""
+    busy = also_busy or any(e.busy for e in (first, second) if e)
     cells = [labels[0] + (" *" if busy else ""), *labels[1:]]
     for entry in (first, second):
         cells += [fmt(entry.median), f"{100 * entry.iqr_fraction:.0f}%"] if entry else ["-", "-"]
