@@ -27,8 +27,8 @@ sys.path.insert(0, BENCH_DIR)
 
 from compare_builds import load_base  # noqa: E402  (next to this file)
 
-# (T, B, D, H): partial vector blocks (H = 13, 24, 40), one row, one step, batches that leave
-# 1 and 2 rows beside the 3-row tiles (7, 16), and the small shape's D = H = 128.
+# (T, B, D, H): partial vector blocks (H = 13, 24, 40), one step, one row (its own tile), batches
+# that leave rows beside the row tiles (5, 7, 16, 32), and the small shape's D = H = 128.
 SHAPES = ((7, 5, 9, 13), (5, 1, 16, 24), (1, 3, 8, 40), (12, 7, 33, 64), (30, 16, 64, 128), (20, 32, 128, 128))
 CELL_OPTIONS = ("standard", "peephole", "identity", "no_forget_gate", "coupled", "recurrent_mask", "lengths",
                 "projection", "cell_recurrence")
