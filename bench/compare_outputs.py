@@ -97,13 +97,18 @@ def compare(new, base) -> tuple[int, int]:
                 base.set_num_threads(threads)
                 for seed, shape in enumerate(SHAPES):
                     for option in CELL_OPTIONS:
-                        pairs = zip(results(new, shape, dtype, option, seed), results(base, shape, dtype, option, seed))
-                        for index, (ours, theirs) in enumerate(pairs):
+                        where = f"{isa} {np.dtype(dtype).name} {threads}T shape {shape} {option}"
+                        ours = results(new, shape, dtype, option, seed)
+                        theirs = results(base, shape, dtype, option, seed)
+                        if len(ours) != len(theirs):  # zip would stop at the shorter list unseen
+                            compared, differing = compared + 1, differing + 1
+                            print(f"differs: {where}: {len(ours)} results against {len(theirs)}")
+                            continue
+                        for index, (mine, other) in enumerate(zip(ours, theirs)):
                             compared += 1
-                            if not np.array_equal(ours, theirs, equal_nan=True):
+                            if not np.array_equal(mine, other, equal_nan=True):
                                 differing += 1
-                                print(f"differs: {isa} {np.dtype(dtype).name} {threads}T shape {shape} {option} "
-                                      f"result {index}")
+                                print(f"differs: {where} result {index}")
     return compared, differing
 
 
