@@ -5,11 +5,16 @@
 - The GIL is released while a kernel runs: another Python thread makes progress during the call.
   No timing threshold: the switch interval is raised so far that the only way the other thread can
   run while this one is inside the call is the call giving up the GIL itself.
+- Kernel threads that share one CPU (a process allowed a single CPU, more kernel threads asked
+  for) finish and give the 1-thread results: the barrier's waiters yield to a member on their CPU.
 - For each ISA, results are bitwise identical across repeated runs and across set_num_threads(1, 2, 4)
   (test_lstm_kernels.py compares 1 and 2 threads once; this adds 4, repeats, PackedLSTM and step).
 """
 
+import os
+import subprocess
 import sys
+import textwrap
 import threading
 
 import fast_lstm
@@ -124,6 +129,44 @@ def test_changing_the_thread_count_during_calls_changes_no_result(restore_num_th
     for repeats in results:
         for result in repeats:
             assert_bitwise_equal(result, expected, "under changing thread counts")
+
+
+ONE_CPU_SCRIPT = textwrap.dedent(
+    """
+    import os, sys
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # before the pool's workers exist
+    sys.path.insert(0, sys.argv[1])
+    import fast_lstm, numpy as np
+    from reference import random_lstm_problem
+
+    def forward_backward(p):
+        y, h_n, c_n, cache = fast_lstm.lstm_forward(*p[:6], training=True)
+        return (y, h_n, c_n) + fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache)
+
+    p = random_lstm_problem(300, 6, 16, 64, np.float32, seed=91)
+    fast_lstm.set_num_threads(1)
+    expected = forward_backward(p)
+    for threads in (2, 4):
+        fast_lstm.set_num_threads(threads)
+        for run in range(3):
+            for index, (a, b) in enumerate(zip(forward_backward(p), expected)):
+                assert np.array_equal(a, b), f"{threads} threads, run {run}: result {index} differs"
+    print("all equal")
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs os.sched_setaffinity (Linux)")
+def test_kernel_threads_sharing_one_cpu_finish_with_the_serial_results():
+    """300 steps, a barrier or more each, with 2 and 4 kernel threads on one CPU: every call ends
+    (the timeout fails a deadlock) with the 1-thread bits. How fast is bench's business
+    (compare_builds.py), not a test's: no timing is asserted."""
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    result = subprocess.run(
+        [sys.executable, "-c", ONE_CPU_SCRIPT, tests_dir], capture_output=True, text=True, timeout=240
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "all equal"
 
 
 # ---------------------------------------------------------------------------------------------

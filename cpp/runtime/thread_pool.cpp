@@ -13,20 +13,56 @@
 
 namespace fast_lstm {
 
-void SpinBarrier::wait() {
+static int current_cpu() {
+#if defined(__linux__)
+    return sched_getcpu();
+#else
+    return -1;
+#endif
+}
+
+SpinBarrier::SpinBarrier(int threads) : threads_(threads), cpu_of_(new std::atomic<int>[threads]) {
+    for (int i = 0; i < threads; ++i) cpu_of_[i].store(-1, std::memory_order_relaxed);
+}
+
+void SpinBarrier::note_cpu(int member) { cpu_of_[member].store(current_cpu(), std::memory_order_relaxed); }
+
+bool SpinBarrier::other_member_on_cpu(int member, int cpu) const {
+    if (cpu < 0) return false;
+    for (int i = 0; i < threads_; ++i)
+        if (i != member && cpu_of_[i].load(std::memory_order_relaxed) == cpu) return true;
+    return false;
+}
+
+// A waiting member keeps its core, spinning, while the other members run elsewhere: yielding
+// would hand the core for a whole time slice to whatever else is runnable there, and other
+// runtimes' idle workers are (OpenBLAS's spin ~0.1 s after each numpy matmul). Yielding at once
+// made a 2-thread call of the long shape 7x slower right after a matmul. It yields at once when
+// another member last ran on its CPU (the scheduler has put both on one core: only the yield
+// lets that one run), and every ~50 us in any case, so an oversubscribed machine loses at most
+// that per wait.
+void SpinBarrier::wait(int member) {
+    const int cpu = current_cpu();
+    cpu_of_[member].store(cpu, std::memory_order_relaxed);
     const uint32_t phase = phase_.load(std::memory_order_acquire);
     if (arrived_.fetch_add(1, std::memory_order_acq_rel) == threads_ - 1) {
         arrived_.store(0, std::memory_order_relaxed);
         phase_.store(phase + 1, std::memory_order_release);
         return;
     }
-    // Spin briefly (~0.5 us), then yield. Two threads on separate cores arrive within
-    // that; a longer spin costs every step its length when the scheduler has put both on
-    // one core (a freshly woken worker often lands on its waker's core for a few ms), and
-    // yield is what lets the other one run.
+    constexpr auto spin_limit = std::chrono::microseconds(50);
+    auto spin_until = std::chrono::steady_clock::now() + spin_limit;
     for (int spins = 0; phase_.load(std::memory_order_acquire) == phase; ++spins) {
-        if (spins < 16) FAST_LSTM_PAUSE();
-        else std::this_thread::yield();
+        if (spins < 16) {
+            FAST_LSTM_PAUSE();
+        } else if (other_member_on_cpu(member, cpu)) {
+            std::this_thread::yield();
+        } else if (spins % 16 != 0 || std::chrono::steady_clock::now() < spin_until) {
+            FAST_LSTM_PAUSE();
+        } else {
+            std::this_thread::yield();
+            spin_until = std::chrono::steady_clock::now() + spin_limit;
+        }
     }
 }
 
@@ -119,6 +155,7 @@ void ThreadPool::worker_loop(int worker_index, uint64_t seen) {
         seen = generation_.load(std::memory_order_acquire);
         if (member >= team_size_) continue;
         if (slept) move_off_core(caller_core_, member);
+        barrier_->note_cpu(member);
         (*job_)(Team{member, team_size_, barrier_});
         pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
@@ -146,6 +183,7 @@ void ThreadPool::run(int threads, const std::function<void(const Team&)>& job) {
         generation_.fetch_add(1, std::memory_order_acq_rel);
     }
     wake_.notify_all();
+    barrier.note_cpu(0);
     job(Team{0, threads, &barrier});
     for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
         if (spins < 4096) FAST_LSTM_PAUSE();

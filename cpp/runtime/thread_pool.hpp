@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -19,13 +20,19 @@ namespace fast_lstm {
 
 class SpinBarrier {
   public:
-    explicit SpinBarrier(int threads) : threads_(threads) {}
-    void wait();
+    explicit SpinBarrier(int threads);
+    // Where `member` runs now (see wait); members note it when their job starts.
+    void note_cpu(int member);
+    void wait(int member);
 
   private:
+    bool other_member_on_cpu(int member, int cpu) const;
+
     const int threads_;
     std::atomic<int> arrived_{0};
     std::atomic<uint32_t> phase_{0};
+    // Each member's CPU when it last arrived or started, -1 unknown.
+    std::unique_ptr<std::atomic<int>[]> cpu_of_;
 };
 
 // What a job sees: its index, the team size, and the team's barrier.
@@ -34,7 +41,7 @@ struct Team {
     int size;
     SpinBarrier* barrier;
     void sync() const {
-        if (size > 1) barrier->wait();
+        if (size > 1) barrier->wait(index);
     }
 };
 
