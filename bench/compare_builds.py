@@ -11,6 +11,10 @@ timed in turn disagreed by up to 10% about the same build (the speed of a proces
 where it lands); two copies of one build compared this way agree within 1% (give the installed
 package's own site-packages directory for such an A/A check). Not part of the
 benchmark suite: it answers "did this commit change the speed", not "how do we compare".
+
+--after-matmul N puts an untimed (N x N) float32 numpy matmul, at the same thread count, before
+every timed call: the call then starts while numpy's BLAS workers still spin, as OpenBLAS's do
+for about 0.1 s after each of its calls, the way a model's Dense layer leaves them for its LSTM.
 """
 
 from __future__ import annotations
@@ -59,9 +63,13 @@ def runner(module, problem: lstm_impls.Problem, mode: str):
     raise ValueError(f"mode must be 'forward' or 'train', got {mode!r}")
 
 
-def compare(new, base, problem, mode: str, threads: int, rounds: int, calls: int) -> tuple[float, float]:
-    """Medians (seconds) of new's and base's calls, interleaved round by round."""
+def compare(
+    new, base, problem, mode: str, threads: int, rounds: int, calls: int, after_matmul: int = 0
+) -> tuple[float, float]:
+    """Medians (seconds) of new's and base's calls, interleaved round by round; with after_matmul,
+    each timed call right after an untimed (after_matmul x after_matmul) numpy matmul."""
     runs = {"new": runner(new, problem, mode), "base": runner(base, problem, mode)}
+    square = np.ones((after_matmul, after_matmul), np.float32) if after_matmul else None
     for module in (new, base):
         module.set_num_threads(threads)
     times: dict[str, list[float]] = {"new": [], "base": []}
@@ -70,6 +78,8 @@ def compare(new, base, problem, mode: str, threads: int, rounds: int, calls: int
             run = runs[name]
             run()  # the other build ran last: its buffers, not ours, are in cache
             for _ in range(calls):
+                if square is not None:
+                    square @ square
                 start = time.perf_counter()
                 run()
                 times[name].append(time.perf_counter() - start)
@@ -84,18 +94,33 @@ def main(argv=None) -> int:
     parser.add_argument("-m", "--mode", default="forward", choices=("forward", "train"))
     parser.add_argument("-r", "--rounds", type=int, default=20, help="rounds (each build once per round)")
     parser.add_argument("-c", "--calls", type=int, default=5, help="timed calls per build and round")
+    parser.add_argument(
+        "--after-matmul",
+        type=int,
+        default=0,
+        metavar="N",
+        help="an untimed (N x N) numpy float32 matmul before each timed call (see above)",
+    )
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.rounds < 1 or args.calls < 1:
-        parser.error("--threads, --rounds and --calls must be at least 1")
+    if args.threads < 1 or args.rounds < 1 or args.calls < 1 or args.after_matmul < 0:
+        parser.error("--threads, --rounds and --calls must be at least 1, --after-matmul at least 0")
+    if args.after_matmul:
+        reason = lstm_impls.numpy_skip_reason(args.threads)
+        if reason:
+            parser.error(f"--after-matmul: numpy cannot run at {args.threads} threads here: {reason}")
 
     import fast_lstm as new
 
     with tempfile.TemporaryDirectory() as tmp:
         base = load_base(os.path.abspath(args.base_dir), tmp)
         problem = lstm_impls.problem(lstm_impls.GRID[args.shape])
-        new_median, base_median = compare(new, base, problem, args.mode, args.threads, args.rounds, args.calls)
+        with lstm_impls.all_libraries_at(args.threads):
+            new_median, base_median = compare(
+                new, base, problem, args.mode, args.threads, args.rounds, args.calls, args.after_matmul
+            )
+    after = f" after a {args.after_matmul}^2 matmul" if args.after_matmul else ""
     print(
-        f"{args.shape} {args.mode} {args.threads}T: base {base_median * 1e3:.3f} ms, "
+        f"{args.shape} {args.mode} {args.threads}T{after}: base {base_median * 1e3:.3f} ms, "
         f"new {new_median * 1e3:.3f} ms, new / base {new_median / base_median:.3f}"
     )
     return 0
