@@ -149,7 +149,9 @@ ONE_CPU_SCRIPT = textwrap.dedent(
     for threads in (2, 4):
         fast_lstm.set_num_threads(threads)
         for run in range(3):
-            for index, (a, b) in enumerate(zip(forward_backward(p), expected)):
+            results = forward_backward(p)
+            assert len(results) == len(expected)
+            for index, (a, b) in enumerate(zip(results, expected)):
                 assert np.array_equal(a, b), f"{threads} threads, run {run}: result {index} differs"
     print("all equal")
     """
