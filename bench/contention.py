@@ -27,7 +27,11 @@ import time
 
 import lstm_impls
 
-PAUSE_SECONDS = 0.02  # between calls: lets ONNX Runtime's spinning workers settle (after_matmul.py)
+# Before each call. At 1 thread no runtime has worker threads, and a short pause keeps the samples
+# many; at more, every runtime's idle workers spin after its call (ONNX Runtime's for 10-50 ms,
+# OpenBLAS's for about 0.1 s: after_matmul.py), and the next call must not start beside them.
+PAUSE_SECONDS = {1: 0.02}
+QUIESCE_SECONDS = 0.2
 
 # Ten independent multiply-add chains held in registers: no memory traffic, so its time depends
 # only on the FP units (and the clock). AVX2+FMA when the CPU has them, else SSE2.
@@ -81,7 +85,7 @@ def build_probe(directory: str):
     return timed
 
 
-def measure(cases: dict, probe, seconds: float) -> dict[str, list[tuple[float, float]]]:
+def measure(cases: dict, probe, seconds: float, pause: float) -> dict[str, list[tuple[float, float]]]:
     """Per implementation: (probe seconds, call seconds) pairs, the implementations in turn."""
     samples = {impl: [] for impl in cases}
     names = list(cases)
@@ -90,7 +94,7 @@ def measure(cases: dict, probe, seconds: float) -> dict[str, list[tuple[float, f
     while time.time() < end or turn < len(names):
         impl = names[turn % len(names)]
         turn += 1
-        time.sleep(PAUSE_SECONDS)
+        time.sleep(pause)
         run = cases[impl].run
         run()  # re-warm the caches the others evicted
         busy = probe()
@@ -134,7 +138,7 @@ def main(argv=None) -> int:
                 print(f"{impl}: skipped ({peer.reason})")
                 continue
             cases[impl] = lstm_impls.BUILDERS[impl](problem, args.mode, args.threads)
-        samples = measure(cases, probe, args.seconds)
+        samples = measure(cases, probe, args.seconds, PAUSE_SECONDS.get(args.threads, QUIESCE_SECONDS))
 
     groups = quartile_groups(samples)
     threads = f"{args.threads} thread" + ("s" if args.threads > 1 else "")
