@@ -7,6 +7,9 @@
   run while this one is inside the call is the call giving up the GIL itself.
 - Kernel threads that share one CPU (a process allowed a single CPU, more kernel threads asked
   for) finish and give the 1-thread results: the barrier's waiters yield to a member on their CPU.
+- Short calls that find the kernel threads asleep run alone and wake them for the next call
+  (lstm_threads_for): after pauses of every length, on many CPUs or one, the results keep the
+  1-thread bits and the threads keep serving later calls.
 - For each ISA, results are bitwise identical across repeated runs and across set_num_threads(1, 2, 4)
   (test_lstm_kernels.py compares 1 and 2 threads once; this adds 4, repeats, PackedLSTM and step).
 """
@@ -16,6 +19,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import fast_lstm
 import numpy as np
@@ -133,7 +137,7 @@ def test_changing_the_thread_count_during_calls_changes_no_result(restore_num_th
 
 ONE_CPU_SCRIPT = textwrap.dedent(
     """
-    import os, sys
+    import os, sys, time
     os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # before the pool's workers exist
     sys.path.insert(0, sys.argv[1])
     import fast_lstm, numpy as np
@@ -144,15 +148,18 @@ ONE_CPU_SCRIPT = textwrap.dedent(
         return (y, h_n, c_n) + fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache)
 
     p = random_lstm_problem(300, 6, 16, 64, np.float32, seed=91)
+    short = random_lstm_problem(20, 1, 64, 64, np.float32, seed=92)  # run alone when the pool sleeps
     fast_lstm.set_num_threads(1)
-    expected = forward_backward(p)
+    expected, expected_short = forward_backward(p), forward_backward(short)
     for threads in (2, 4):
         fast_lstm.set_num_threads(threads)
         for run in range(3):
-            results = forward_backward(p)
-            assert len(results) == len(expected)
-            for index, (a, b) in enumerate(zip(results, expected)):
-                assert np.array_equal(a, b), f"{threads} threads, run {run}: result {index} differs"
+            for problem, wanted, pause in ((p, expected, 0), (short, expected_short, 0.005), (short, expected_short, 0)):
+                time.sleep(pause)
+                results = forward_backward(problem)
+                assert len(results) == len(wanted)
+                for index, (a, b) in enumerate(zip(results, wanted)):
+                    assert np.array_equal(a, b), f"{threads} threads, run {run}: result {index} differs"
     print("all equal")
     """
 )
@@ -169,6 +176,26 @@ def test_kernel_threads_sharing_one_cpu_finish_with_the_serial_results():
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "all equal"
+
+
+@pytest.mark.parametrize("threads", [2, 4], ids=lambda n: f"kernel-threads-{n}")
+def test_short_calls_after_pauses_keep_the_serial_results(each_isa, restore_num_threads, threads):
+    """Calls short enough to run alone while the kernel threads sleep (lstm_threads_for), after
+    pauses that let them fall asleep or not, mixed with longer calls that use them: every result
+    has the 1-thread bits, and no call hangs (the kernel threads are woken, never lost)."""
+    short = random_lstm_problem(20, 1, 64, 64, np.float32, seed=93)  # 1.3 MFLOP: short
+    longer = random_lstm_problem(60, 8, 32, 64, np.float32, seed=94)  # 24 MFLOP: uses the threads
+    packed = fast_lstm.PackedLSTM(short.w_ih, short.w_hh, short.b)
+    fast_lstm.set_num_threads(1)
+    expected = {"short": forward_backward(short), "longer": forward_backward(longer),
+                "packed": packed_results(packed, short)}
+    fast_lstm.set_num_threads(threads)
+    for pause in (0.0, 0.0005, 0.003, 0.02, 0.0):
+        for name in ("short", "packed", "short", "longer", "short"):
+            time.sleep(pause)
+            results = packed_results(packed, short) if name == "packed" else forward_backward(
+                short if name == "short" else longer)
+            assert_bitwise_equal(results, expected[name], f"{name} after a {pause * 1e3:g} ms pause")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -107,13 +107,41 @@ void ThreadPool::ensure_workers(int count) {
         const int index = static_cast<int>(workers_.size());
         const uint64_t seen = generation_.load(std::memory_order_acquire);
         workers_.emplace_back([this, index, seen] { worker_loop(index, seen); });
+        started_.store(static_cast<int>(workers_.size()), std::memory_order_release);
     }
+}
+
+bool ThreadPool::workers_awake(int threads) const {
+    return started_.load(std::memory_order_acquire) >= threads - 1 && sleeping_.load(std::memory_order_acquire) == 0;
+}
+
+void ThreadPool::wake_workers(int threads) {
+    if (woken_.exchange(true, std::memory_order_acq_rel)) return;  // a wake-up is on its way
+    {
+        std::unique_lock<std::mutex> region(region_mutex_, std::try_to_lock);
+        if (region.owns_lock()) ensure_workers(threads - 1);  // new ones start out spinning
+    }
+#if defined(__linux__)
+    caller_core_.store(sched_getcpu(), std::memory_order_relaxed);
+#endif
+    {
+        std::lock_guard<std::mutex> lock(mutex_);
+        ++wake_calls_;
+    }
+    wake_.notify_all();
+    // A woken thread is often queued on its waker's CPU, and this caller goes on computing: it
+    // would wait there until the scheduler preempts the caller, a ms or more (a stream of steps
+    // ran 30 of them alone). One yield lets it run now and move to another core (worker_loop).
+    std::this_thread::yield();
 }
 
 // A worker spins this long for the next region before it sleeps: a sequence of calls (a
 // stream of single steps, a layer per call) then costs no futex wake-up per call, about
 // 5-10 us, which is the whole of a small step's time.
 constexpr auto worker_spin = std::chrono::microseconds(100);
+// Woken ahead of a region (wake_workers), it spins longer: across the short call its caller
+// then runs alone (lstm_threads_for: at most ~0.5 ms), so that a next call soon after finds it.
+constexpr auto worker_spin_when_woken = std::chrono::milliseconds(1);
 
 // A worker woken from its sleep is often placed on the core of the thread that woke it, and the
 // scheduler moves one of them away only after a few ms; until then every barrier of the
@@ -138,8 +166,10 @@ static void move_off_core(int busy_core, int member) {
 }
 
 void ThreadPool::worker_loop(int worker_index, uint64_t seen) {
+    bool woken_ahead = false;
     for (;;) {
-        const auto spin_until = std::chrono::steady_clock::now() + worker_spin;
+        const auto spin_until = std::chrono::steady_clock::now() + (woken_ahead ? worker_spin_when_woken : worker_spin);
+        woken_ahead = false;
         for (int spins = 0; generation_.load(std::memory_order_acquire) == seen; ++spins) {
             FAST_LSTM_PAUSE();
             if (spins % 64 == 63 && std::chrono::steady_clock::now() > spin_until) break;
@@ -148,13 +178,28 @@ void ThreadPool::worker_loop(int worker_index, uint64_t seen) {
         bool slept = false;
         if (generation_.load(std::memory_order_acquire) == seen) {
             std::unique_lock<std::mutex> lock(mutex_);
-            wake_.wait(lock, [&] { return stopping_ || generation_.load(std::memory_order_acquire) != seen; });
+            const uint64_t wake_calls = wake_calls_;
+            sleeping_.fetch_add(1, std::memory_order_acq_rel);
+            woken_.store(false, std::memory_order_release);  // a wake-up before this one did not reach it
+            wake_.wait(lock, [&] {
+                return stopping_ || generation_.load(std::memory_order_acquire) != seen || wake_calls_ != wake_calls;
+            });
+            sleeping_.fetch_sub(1, std::memory_order_acq_rel);
+            woken_.store(false, std::memory_order_release);
             if (stopping_) return;
             slept = true;
+            if (generation_.load(std::memory_order_acquire) == seen) {
+                // Woken ahead of a region (wake_workers): off the caller's core, then spin for it.
+                lock.unlock();
+                const int caller_core = caller_core_.load(std::memory_order_relaxed);
+                move_off_core(caller_core, member);
+                woken_ahead = current_cpu() != caller_core;  // else its spin would take the caller's CPU
+                continue;
+            }
         }
         seen = generation_.load(std::memory_order_acquire);
         if (member >= team_size_) continue;
-        if (slept) move_off_core(caller_core_, member);
+        if (slept) move_off_core(caller_core_.load(std::memory_order_relaxed), member);
         barrier_->note_cpu(member);
         (*job_)(Team{member, team_size_, barrier_});
         pending_.fetch_sub(1, std::memory_order_acq_rel);
@@ -173,7 +218,7 @@ void ThreadPool::run(int threads, const std::function<void(const Team&)>& job) {
     barrier_ = &barrier;
     team_size_ = threads;
 #if defined(__linux__)
-    caller_core_ = sched_getcpu();
+    caller_core_.store(sched_getcpu(), std::memory_order_relaxed);
 #endif
     pending_.store(threads - 1, std::memory_order_relaxed);
     {

@@ -56,6 +56,13 @@ class ThreadPool {
 
     void run(int threads, const std::function<void(const Team&)>& job);
 
+    // Whether the workers a `threads` region needs exist and are awake, spinning for it: the
+    // region then starts at once. Asleep, they take a wake-up first (see the .cpp).
+    bool workers_awake(int threads) const;
+    // Wakes the workers a `threads` region needs, creating them if need be, without a job: they
+    // spin for the next region as after one of their own. For a caller that runs this call alone.
+    void wake_workers(int threads);
+
   private:
     ThreadPool();
     void ensure_workers(int count);
@@ -70,9 +77,13 @@ class ThreadPool {
     const std::function<void(const Team&)>* job_ = nullptr;
     SpinBarrier* barrier_ = nullptr;
     int team_size_ = 0;
-    int caller_core_ = -1;  // where run() was called, -1: unknown
+    std::atomic<int> caller_core_{-1};  // where run() or wake_workers() was called, -1: unknown
     std::atomic<int> pending_{0};
     std::atomic<uint64_t> generation_{0};
+    std::atomic<int> started_{0};   // workers created
+    std::atomic<int> sleeping_{0};  // workers waiting on wake_
+    std::atomic<bool> woken_{false};  // wake_workers() called, its workers not yet up
+    uint64_t wake_calls_ = 0;       // guarded by mutex_: wake_workers() calls
     bool stopping_ = false;
 };
 
