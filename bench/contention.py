@@ -10,7 +10,9 @@ the share of the FMA units the other tenant left at that moment. The calls of ev
 implementation are then grouped by the probe's quartiles, pooled over all implementations, and
 each group's medians are compared. A ratio that holds in every group is the implementations'
 own; one that moves with the group is the machine's. The probe runs on the calling thread's core
-only, so the grouping means most at 1 thread. Not part of the pytest suite.
+only, so the grouping means most at 1 thread; above it, each timed call also comes after the
+probe's ~1 ms, so it includes each runtime's wake-up after such a gap (after_matmul.py's pause
+block times that on its own). Not part of the pytest suite.
 """
 
 from __future__ import annotations
