@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -135,10 +136,15 @@ void ThreadPool::wake_workers(int threads) {
     std::this_thread::yield();
 }
 
-// A worker spins this long for the next region before it sleeps: a sequence of calls (a
-// stream of single steps, a layer per call) then costs no futex wake-up per call, about
-// 5-10 us, which is the whole of a small step's time.
+// A worker spins for the next region before it sleeps: a sequence of calls (a stream of single
+// steps, a layer per call) then costs no futex wake-up per call, about 5-10 us, which is the
+// whole of a small step's time. 0.1 ms, or after a longer share of a region 1/8 of its time up
+// to 0.5 ms: members that split the rows finish apart (long's forward: by 2% of 5.7 ms), a
+// plain forward packs its weights before its region, and at the benchmark's small and long
+// shapes the worker then slept before the next call's region and that call paid a wake-up
+// (0.1-0.5 ms here) every time.
 constexpr auto worker_spin = std::chrono::microseconds(100);
+constexpr auto worker_spin_longest = std::chrono::microseconds(500);
 // Woken ahead of a region (wake_workers), it spins longer: across the short call its caller
 // then runs alone (lstm_threads_for: at most ~0.5 ms), so that a next call soon after finds it.
 constexpr auto worker_spin_when_woken = std::chrono::milliseconds(1);
@@ -167,9 +173,11 @@ static void move_off_core(int busy_core, int member) {
 
 void ThreadPool::worker_loop(int worker_index, uint64_t seen) {
     bool woken_ahead = false;
+    std::chrono::nanoseconds spin = worker_spin;
     for (;;) {
-        const auto spin_until = std::chrono::steady_clock::now() + (woken_ahead ? worker_spin_when_woken : worker_spin);
+        const auto spin_until = std::chrono::steady_clock::now() + (woken_ahead ? worker_spin_when_woken : spin);
         woken_ahead = false;
+        spin = worker_spin;
         for (int spins = 0; generation_.load(std::memory_order_acquire) == seen; ++spins) {
             FAST_LSTM_PAUSE();
             if (spins % 64 == 63 && std::chrono::steady_clock::now() > spin_until) break;
@@ -201,7 +209,10 @@ void ThreadPool::worker_loop(int worker_index, uint64_t seen) {
         if (member >= team_size_) continue;
         if (slept) move_off_core(caller_core_.load(std::memory_order_relaxed), member);
         barrier_->note_cpu(member);
+        const auto job_start = std::chrono::steady_clock::now();
         (*job_)(Team{member, team_size_, barrier_});
+        spin = std::clamp<std::chrono::nanoseconds>((std::chrono::steady_clock::now() - job_start) / 8, worker_spin,
+                                                    worker_spin_longest);
         pending_.fetch_sub(1, std::memory_order_acq_rel);
     }
 }
@@ -221,6 +232,7 @@ void ThreadPool::run(int threads, const std::function<void(const Team&)>& job) {
     caller_core_.store(sched_getcpu(), std::memory_order_relaxed);
 #endif
     pending_.store(threads - 1, std::memory_order_relaxed);
+    const bool workers_slept = sleeping_.load(std::memory_order_acquire) > 0;
     {
         // Under the mutex: a worker that has just found no new region and is going to sleep
         // either sees this one in its wait predicate or is already waiting for the notify.
@@ -228,6 +240,7 @@ void ThreadPool::run(int threads, const std::function<void(const Team&)>& job) {
         generation_.fetch_add(1, std::memory_order_acq_rel);
     }
     wake_.notify_all();
+    if (workers_slept) std::this_thread::yield();
     barrier.note_cpu(0);
     job(Team{0, threads, &barrier});
     for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; ++spins) {
