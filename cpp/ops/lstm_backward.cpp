@@ -26,7 +26,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     const LstmDims& dims = record.dims;
     const SequenceRows& rows = record.rows;
     const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
-    const int64_t NG = record.gates, VL = kernels.vector_width, Hp = record.hidden_padded, G = NG * Hp;
+    const int64_t NG = record.gates, VL = kernels.vector_width, Hp = record.hidden_padded;
     const int64_t blocks = Hp / VL, P = record.projection, R = P ? P : H;  // R: features of h
     const int64_t N = rows.total, nr = kernels.gemm_nr, panels_h = ceil_div(H, nr), panels_d = ceil_div(D, nr);
     const int64_t panels_r = ceil_div(R, nr);
