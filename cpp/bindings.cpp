@@ -656,6 +656,19 @@ py::array elementwise(const py::object& x_obj, bool use_tanh) {
     return dtype_of(x) == DType::f32 ? elementwise_typed<float>(x, use_tanh) : elementwise_typed<double>(x, use_tanh);
 }
 
+// A test hook's body: forces the choice called `name` (names in the enum's order) through
+// `force`, returning the previous choice's name.
+template <typename Choice>
+std::string force_choice(const std::string& name, const std::vector<std::string>& names, Choice (*force)(Choice)) {
+    const auto found = std::find(names.begin(), names.end(), name);
+    if (found == names.end()) {
+        std::string listed;
+        for (const auto& known : names) listed += (listed.empty() ? "'" : ", '") + known + "'";
+        throw py::value_error("name must be one of " + listed + ", got '" + name + "'");
+    }
+    return names[static_cast<size_t>(force(static_cast<Choice>(found - names.begin())))];
+}
+
 template <typename Cache>
 void bind_cache(py::module_& m, const char* name, const char* consumer) {
     const std::string doc = std::string("Opaque record of a training forward pass (inputs, states, gates, packed weights),\n"
@@ -853,17 +866,21 @@ the cost of one step, for streaming inference.)doc")
               return previous;
           },
           py::arg("name"), "Test hook: switch the active kernel path; returns the previous one.");
-    m.def("_force_recurrent_product", [](const std::string& name) {
-              static const char* names[] = {"auto", "fused", "gemm"};  // RecurrentProduct's order
-              int choice = 0;
-              while (choice < 3 && name != names[choice]) ++choice;
-              if (choice == 3) throw py::value_error("name must be one of 'auto', 'fused', 'gemm', got '" + name + "'");
-              return std::string(names[static_cast<int>(force_recurrent_product(static_cast<RecurrentProduct>(choice)))]);
+    m.def("_force_recurrent_product",
+          [](const std::string& name) {
+              return force_choice<RecurrentProduct>(name, {"auto", "fused", "gemm"}, force_recurrent_product);
           },
           py::arg("name"),
           "Test hook: how sequence steps compute the recurrent product from the next packing on\n"
           "('fused' tile, 'gemm' then the cell update where the gate count allows, or 'auto' by\n"
           "shape); returns the previous choice.");
+    m.def("_force_thread_split",
+          [](const std::string& name) {
+              return force_choice<ThreadSplit>(name, {"auto", "units", "rows"}, force_thread_split);
+          },
+          py::arg("name"),
+          "Test hook: how threads share an LSTM inference forward ('units' of every step, 'rows'\n"
+          "wherever the driver can split them, or 'auto' by shape); returns the previous choice.");
     m.def("_sigmoid", [](const py::object& x) { return elementwise(x, false); }, py::arg("x"),
           "Test hook: the SIMD sigmoid of the active path, elementwise.");
     m.def("_tanh", [](const py::object& x) { return elementwise(x, true); }, py::arg("x"),

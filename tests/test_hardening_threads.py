@@ -12,6 +12,9 @@
   1-thread bits and the threads keep serving later calls.
 - For each ISA, results are bitwise identical across repeated runs and across set_num_threads(1, 2, 4)
   (test_lstm_kernels.py compares 1 and 2 threads once; this adds 4, repeats, PackedLSTM and step).
+- An inference forward whose threads split the batch rows (whole sequences each, no barrier)
+  rather than the hidden units gives the 1-thread bits too, for every cell kind, thread count
+  and way of splitting.
 """
 
 import os
@@ -344,3 +347,69 @@ def test_variants_bitwise_identical_across_thread_counts(each_isa, restore_num_t
     for threads in (2, 4):
         fast_lstm.set_num_threads(threads)
         assert_bitwise_equal(variant_results(variant, VARIANT_BATCHES[batch], dtype), expected, f"{threads} threads")
+
+
+# ---------------------------------------------------------------------------------------------
+# Inference forward with the batch rows split across threads
+# ---------------------------------------------------------------------------------------------
+
+# Calls above 16.8 MFLOP, so they use the threads even right after a pause. (61, 17): windows
+# of projected steps end inside the sequence, and 17 rows split unevenly; (60, 35): 4 threads of
+# 8-9 rows; (300, 3): one or two rows a thread when forced.
+ROWS_SPLIT_SHAPES = [(61, 17, 40, 64), (60, 35, 24, 72), (300, 3, 30, 96)]
+CELL_KINDS = {
+    "standard": {},
+    "peephole": "peephole",
+    "no-forget-gate": dict(forget_gate=False),
+    "coupled-gates": dict(couple_input_forget=True),
+    "identity-output": dict(cell_activation="identity"),
+}
+
+
+@pytest.fixture
+def restore_thread_split():
+    previous = fast_lstm._force_thread_split("auto")
+    yield
+    fast_lstm._force_thread_split(previous)
+
+
+def inference_results(p, options):
+    gate_rows = 3 * p.h0.shape[1] if not options.get("forget_gate", True) or options.get("couple_input_forget") else None
+    weights = [w[:gate_rows] for w in (p.w_ih, p.w_hh, p.b)]  # 3 gates: i, g, o
+    plain = fast_lstm.lstm_forward(p.x, *weights, p.h0, p.c0, **options)[:3]
+    no_state = fast_lstm.lstm_forward(p.x, *weights, **options)[:3]
+    return plain + no_state
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("kind", list(CELL_KINDS))
+@pytest.mark.parametrize("shape", ROWS_SPLIT_SHAPES, ids=lambda s: "T{}-B{}-D{}-H{}".format(*s))
+def test_rows_split_across_threads_keeps_the_serial_results(
+    each_isa, restore_num_threads, restore_thread_split, shape, kind, dtype
+):
+    p = random_lstm_problem(*shape, dtype, seed=96)
+    H = shape[3]
+    options = CELL_KINDS[kind]
+    if options == "peephole":
+        options = dict(peephole=np.random.default_rng(97).uniform(-0.5, 0.5, (3, H)).astype(dtype))
+    fast_lstm.set_num_threads(1)
+    expected = inference_results(p, options)
+    packed_expected = None
+    if kind == "standard":
+        packed_expected = fast_lstm.PackedLSTM(p.w_ih, p.w_hh, p.b).forward(p.x, p.h0, p.c0)
+    for threads in (2, 3, 4):
+        fast_lstm.set_num_threads(threads)
+        for split in ("rows", "units", "auto"):
+            fast_lstm._force_thread_split(split)
+            what = f"{threads} threads, split {split}"
+            assert_bitwise_equal(inference_results(p, options), expected, what)
+            if packed_expected is not None:
+                packed = fast_lstm.PackedLSTM(p.w_ih, p.w_hh, p.b)
+                assert_bitwise_equal(packed.forward(p.x, p.h0, p.c0), packed_expected, what + ", packed")
+
+
+def test_force_thread_split_names_its_choices(restore_thread_split):
+    assert fast_lstm._force_thread_split("rows") == "auto"
+    assert fast_lstm._force_thread_split("units") == "rows"
+    with pytest.raises(ValueError, match="'auto', 'units', 'rows'"):
+        fast_lstm._force_thread_split("columns")

@@ -1,7 +1,8 @@
 // Forward driver: the input projection as one GEMM per window of steps (an L2's worth of rows),
 // then per step the recurrent product and the cell update (fused in one tile, or a GEMM then
 // the update when the tile's weights outgrow L1), hidden-unit blocks split across threads
-// with one barrier per step.
+// with one barrier per step; or, for inference with enough rows, the rows split across
+// threads with no barrier at all.
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -37,9 +38,85 @@ int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks)
 
 namespace {
 std::atomic<RecurrentProduct> recurrent_product_choice{RecurrentProduct::automatic};
+std::atomic<ThreadSplit> thread_split_choice{ThreadSplit::automatic};
 }  // namespace
 
 RecurrentProduct force_recurrent_product(RecurrentProduct choice) { return recurrent_product_choice.exchange(choice); }
+ThreadSplit force_thread_split(ThreadSplit choice) { return thread_split_choice.exchange(choice); }
+
+// Whether `threads` threads run an inference forward on their own rows (forward_own_rows)
+// rather than their own hidden units. Units need a barrier per step, where a thread waits for
+// the other core's slowest moment and then reads its half of h_{t-1}; rows need neither, but
+// each thread streams all of W_hh per step, so only with the fused tile (H <= 192 at AVX2's
+// 8 lanes, 96 at AVX-512's 16: then W_hh is at most 0.6 MB).
+// Measured on Zen 3 (AVX2), 2 threads, back to back, rows / units: small (B=32, H=128)
+// 0.88-0.91, long (B=16, H=128: 8 rows a thread) 0.76-0.79. Fewer than 8 rows a thread not
+// measured.
+static bool rows_split_pays(int threads, int64_t batch, bool splittable) {
+    if (threads < 2 || !splittable) return false;
+    switch (thread_split_choice.load()) {
+        case ThreadSplit::units: return false;
+        case ThreadSplit::rows: return batch >= threads;
+        default: return batch >= 8 * int64_t(threads);
+    }
+}
+
+// A fused-tile step of `batch` rows with what the packed weights fix: the standard layout of
+// h (H features, no projection); the caller adds the step's arrays.
+template <typename T>
+LstmForwardStep<T> fused_step(const LstmPackedWeights<T>& packed, int64_t batch) {
+    LstmForwardStep<T> step{};
+    step.batch = batch;
+    step.hidden = packed.hidden;
+    step.hidden_padded = packed.hidden_padded;
+    step.bias = packed.bias.data();
+    step.w_hh_packed = packed.w_hh_fused.data();
+    step.ld_h_prev = packed.hidden;
+    step.recurrent_depth = packed.hidden;
+    step.ld_h_out = packed.hidden;
+    step.peephole = packed.peephole.size() ? packed.peephole.data() : nullptr;
+    step.identity_output = packed.identity_output;
+    step.coupled_forget = packed.coupled_forget;
+    return step;
+}
+
+// The rows split: this thread's rows [row_begin, row_end) of a dense batch, every step, with
+// the fused tile; c updated in place (B, Hp), h_t written to outputs (N, H). It projects its own
+// rows of each window of steps: gathered from x into a buffer of its own, then one GEMM.
+template <typename T>
+void forward_own_rows(const LstmPackedWeights<T>& packed, const LstmDims& dims, int64_t row_begin, int64_t row_end,
+                      const T* x_rows, const T* h_initial, T* outputs, T* cells, int64_t ld_gates,
+                      int64_t window_rows, T* workspace) {
+    const Kernels<T>& kernels = *packed.kernels;
+    const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
+    const int64_t Hp = packed.hidden_padded, G = packed.gates * Hp, rows = row_end - row_begin;
+    if (rows <= 0) return;
+    const int64_t window_steps = std::min(T_, std::max<int64_t>(1, window_rows / rows));
+    AlignedBuffer<T> window_x(window_steps * rows * D), window_gates(window_steps * rows * ld_gates);
+    LstmForwardStep<T> step = fused_step(packed, rows);
+    step.ld_gates = ld_gates;
+    step.c_out = cells + row_begin * Hp;
+    step.c_prev = step.c_out;
+    int64_t window_first = 0;
+    for (int64_t t = 0; t < T_; ++t) {
+        if (t == window_first + window_steps || t == 0) {
+            window_first = t;
+            const int64_t steps = std::min(window_steps, T_ - t);
+            for (int64_t s = 0; s < steps; ++s)
+                std::memcpy(window_x.data() + s * rows * D, x_rows + ((t + s) * B + row_begin) * D,
+                            sizeof(T) * rows * D);
+            const GemmArgs<T> projection{window_x.data(), D, 1, packed.w_ih_gemm.data(), window_gates.data(),
+                                         ld_gates, steps * rows, G, D, false};
+            kernels.gemm(projection, 0, steps * rows, 0, ceil_div(G, kernels.gemm_nr), workspace);
+        }
+        step.xproj_t = window_gates.data() + (t - window_first) * rows * ld_gates;
+        step.h_prev = (t == 0 ? h_initial : outputs + (t - 1) * B * H) + row_begin * H;
+        step.h_out = outputs + (t * B + row_begin) * H;
+        step.reverse_blocks = t % 2 == 1;
+        step.descending_depth = step.reverse_blocks;
+        kernels.lstm_forward_step[packed.gates - 3](step, 0, Hp / kernels.vector_width);
+    }
+}
 
 // A sequence step's recurrent product as a GEMM into the projected inputs, then the cell update
 // as its own pass, in place of the fused tile. The tile's panel of one unit block, R x NG*VL, is
@@ -234,13 +311,21 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         c_in_place = AlignedBuffer<T>((cells_per_row ? B + N : B) * Hp);
         cells = c_in_place.data();
     }
+    const bool recurrent_gemm = packed.w_hh_gemm.size() > 0;
+    const int64_t panels_per_block = NG * VL / nr;  // whole with recurrent_gemm (recurrent_gemm_pays)
+    threads = lstm_threads_for(threads, dims, blocks);
+    // Then h_t goes straight to y and c stays one (B, Hp) array: no record, mask or projection.
+    const bool own_rows = rows_split_pays(threads, B, !record && dense && !mask && !P && !cell_recurrence &&
+                                                          !recurrent_gemm && outputs == y);
+
     // x W_ih^T, a window of steps at a time: an L2's worth of rows projected ahead instead of all N
     // (26 MB at the grid's medium shape, 105 MB at xlarge), so the steps read them from cache.
-    // Inference projects into one reused window buffer; training straight into the window's
-    // rows of the saved-gates buffer, which each step then overwrites in place with the
-    // activated gates (a tile reads its pre-activations before it writes).
+    // Inference projects into one reused window buffer (with own_rows, each thread into its own);
+    // training straight into the window's rows of the saved-gates buffer, which each step then
+    // overwrites in place with the activated gates (a tile reads its pre-activations before it
+    // writes).
     const int64_t window_rows = projection_window_rows(B, D, G, sizeof(T));
-    if (!record) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * ld_gates);
+    if (!record && !own_rows) projection_buffer = AlignedBuffer<T>(std::min(N, window_rows) * ld_gates);
     // With a projection the tile writes o * tanh(c_t) (the record's rows, or one step's), which
     // a GEMM then projects to h_t.
     T* unprojected = nullptr;
@@ -255,13 +340,17 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     if (c0)
         for (int64_t j = 0; j < B; ++j) copy_rows(cells + j * Hp, Hp, c0 + rows.order[j] * H, H, 1, H);
 
-    const bool recurrent_gemm = packed.w_hh_gemm.size() > 0;
-    const int64_t panels_per_block = NG * VL / nr;  // whole with recurrent_gemm (recurrent_gemm_pays)
-    threads = lstm_threads_for(threads, dims, blocks);
     AlignedBuffer<T> a_workspace(threads * kernels.gemm_mc * kernels.gemm_kc);
 
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
+        if (own_rows) {
+            int64_t row_begin, row_end;
+            split_range(B, 1, team.size, team.index, &row_begin, &row_end);
+            forward_own_rows(packed, dims, row_begin, row_end, x_rows, h_initial, outputs, cells, ld_gates,
+                             window_rows, workspace);
+            return;
+        }
         if (record) {
             pack_backward_operands(team, nr, x_rows, N, D, w_ih, w_hh, NG * H, R, record->x_packed.data(),
                                    record->w_ih_packed.data(), record->w_hh_packed.data());
@@ -377,27 +466,16 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t B, const
     cells.fill_zero();
     copy_rows(cells.data(), Hp, c, H, B, H);
 
-    LstmForwardStep<T> step{};
-    step.batch = B;
-    step.hidden = H;
-    step.hidden_padded = Hp;
+    LstmForwardStep<T> step = fused_step(packed, B);
     step.ld_gates = packed.gates * Hp;  // no gate arrays here: x_t's product is in the tile
     step.x_t = x_t;
     step.ld_x = D;
     step.input = D;
     step.w_ih_packed = packed.w_ih_fused.data();
-    step.bias = packed.bias.data();
     step.h_prev = h;
-    step.ld_h_prev = H;
-    step.recurrent_depth = H;
     step.c_prev = cells.data();
-    step.w_hh_packed = packed.w_hh_fused.data();
     step.h_out = h_out;
-    step.ld_h_out = H;
     step.c_out = cells.data() + B * Hp;
-    step.peephole = packed.peephole.size() ? packed.peephole.data() : nullptr;
-    step.identity_output = packed.identity_output;
-    step.coupled_forget = packed.coupled_forget;
     step.reverse_blocks = reverse_blocks;
 
     const LstmDims dims{1, B, D, H};

@@ -36,7 +36,7 @@ from ._core import (
     set_buffer_cache_limit,
     set_num_threads,
 )
-from ._core import _force_isa, _force_recurrent_product, _sigmoid, _tanh  # noqa: F401  (test hooks, not public API)
+from ._core import _force_isa, _force_recurrent_product, _force_thread_split, _sigmoid, _tanh  # noqa: F401  (test hooks)
 
 __all__ = [
     "GruCache",
