@@ -13,8 +13,8 @@
 - For each ISA, results are bitwise identical across repeated runs and across set_num_threads(1, 2, 4)
   (test_lstm_kernels.py compares 1 and 2 threads once; this adds 4, repeats, PackedLSTM and step).
 - An inference forward whose threads split the batch rows (whole sequences each, no barrier)
-  rather than the hidden units gives the 1-thread bits too, for every cell kind, thread count
-  and way of splitting.
+  rather than the hidden units gives the 1-thread bits too, for every cell kind, thread count,
+  way of splitting, and recurrent product (fused tile or GEMM).
 """
 
 import os
@@ -385,7 +385,7 @@ def inference_results(p, options):
 @pytest.mark.parametrize("kind", list(CELL_KINDS))
 @pytest.mark.parametrize("shape", ROWS_SPLIT_SHAPES, ids=lambda s: "T{}-B{}-D{}-H{}".format(*s))
 def test_rows_split_across_threads_keeps_the_serial_results(
-    each_isa, restore_num_threads, restore_thread_split, shape, kind, dtype
+    each_isa, each_recurrent_product, restore_num_threads, restore_thread_split, shape, kind, dtype
 ):
     p = random_lstm_problem(*shape, dtype, seed=96)
     H = shape[3]

@@ -47,11 +47,11 @@ ThreadSplit force_thread_split(ThreadSplit choice) { return thread_split_choice.
 // Whether `threads` threads run an inference forward on their own rows (forward_own_rows)
 // rather than their own hidden units. Units need a barrier per step, where a thread waits for
 // the other core's slowest moment and then reads its half of h_{t-1}; rows need neither, but
-// each thread streams all of W_hh per step, so only with the fused tile (H <= 192 at AVX2's
-// 8 lanes, 96 at AVX-512's 16: then W_hh is at most 0.6 MB).
-// Measured on Zen 3 (AVX2), 2 threads, back to back, rows / units: small (B=32, H=128)
-// 0.88-0.91, long (B=16, H=128: 8 rows a thread) 0.76-0.79. Fewer than 8 rows a thread not
-// measured.
+// each thread streams all of W_hh per step instead of its share.
+// Measured at 2 threads, back to back, rows / units: on Zen 3 (AVX2, fused tile) small (B=32,
+// H=128) 0.88-0.91, long (B=16, H=128: 8 rows a thread) 0.76-0.79; on Zen 4 (AVX-512, where
+// H=128 takes the recurrent GEMM) small 0.74-0.97, long 0.58-0.88, medium and large 0.98-0.99,
+// xlarge (W_hh 16 MB) 0.99-1.005. Fewer than 8 rows a thread not measured.
 static bool rows_split_pays(int threads, int64_t batch, bool splittable) {
     if (threads < 2 || !splittable) return false;
     switch (thread_split_choice.load()) {
@@ -81,8 +81,9 @@ LstmForwardStep<T> fused_step(const LstmPackedWeights<T>& packed, int64_t batch)
 }
 
 // The rows split: this thread's rows [row_begin, row_end) of a dense batch, every step, with
-// the fused tile; c updated in place (B, Hp), h_t written to outputs (N, H). It projects its own
-// rows of each window of steps: gathered from x into a buffer of its own, then one GEMM.
+// the fused tile (or the recurrent GEMM, then the tile's cell update); c updated in place
+// (B, Hp), h_t written to outputs (N, H). It projects its own rows of each window of steps:
+// gathered from x into a buffer of its own, then one GEMM.
 template <typename T>
 void forward_own_rows(const LstmPackedWeights<T>& packed, const LstmDims& dims, int64_t row_begin, int64_t row_end,
                       const T* x_rows, const T* h_initial, T* outputs, T* cells, int64_t ld_gates,
@@ -93,8 +94,10 @@ void forward_own_rows(const LstmPackedWeights<T>& packed, const LstmDims& dims, 
     if (rows <= 0) return;
     const int64_t window_steps = std::min(T_, std::max<int64_t>(1, window_rows / rows));
     AlignedBuffer<T> window_x(window_steps * rows * D), window_gates(window_steps * rows * ld_gates);
+    const bool recurrent_gemm = packed.w_hh_gemm.size() > 0;
     LstmForwardStep<T> step = fused_step(packed, rows);
     step.ld_gates = ld_gates;
+    if (recurrent_gemm) step.w_hh_packed = nullptr;
     step.c_out = cells + row_begin * Hp;
     step.c_prev = step.c_out;
     int64_t window_first = 0;
@@ -109,11 +112,17 @@ void forward_own_rows(const LstmPackedWeights<T>& packed, const LstmDims& dims, 
                                          ld_gates, steps * rows, G, D, false};
             kernels.gemm(projection, 0, steps * rows, 0, ceil_div(G, kernels.gemm_nr), workspace);
         }
-        step.xproj_t = window_gates.data() + (t - window_first) * rows * ld_gates;
+        T* gates_t = window_gates.data() + (t - window_first) * rows * ld_gates;
+        step.xproj_t = gates_t;
         step.h_prev = (t == 0 ? h_initial : outputs + (t - 1) * B * H) + row_begin * H;
         step.h_out = outputs + (t * B + row_begin) * H;
         step.reverse_blocks = t % 2 == 1;
         step.descending_depth = step.reverse_blocks;
+        if (recurrent_gemm) {  // gates_t += h_{t-1} W_hh^T; the tile then only updates the cells
+            const GemmArgs<T> recurrent{step.h_prev, H, 1, packed.w_hh_gemm.data(), gates_t, ld_gates, rows, G, H,
+                                        true};
+            kernels.gemm(recurrent, 0, rows, 0, ceil_div(G, kernels.gemm_nr), workspace);
+        }
         kernels.lstm_forward_step[packed.gates - 3](step, 0, Hp / kernels.vector_width);
     }
 }
@@ -316,7 +325,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     threads = lstm_threads_for(threads, dims, blocks);
     // Then h_t goes straight to y and c stays one (B, Hp) array: no record, mask or projection.
     const bool own_rows = rows_split_pays(threads, B, !record && dense && !mask && !P && !cell_recurrence &&
-                                                          !recurrent_gemm && outputs == y);
+                                                          outputs == y);
 
     // x W_ih^T, a window of steps at a time: an L2's worth of rows projected ahead instead of all N
     // (26 MB at the grid's medium shape, 105 MB at xlarge), so the steps read them from cache.
