@@ -80,10 +80,10 @@ struct LstmForwardStep {
 //   dy_t    (B, H)     gradient arriving at h_t from the output; null = zero
 //   dh      (B, Hp)    gradient arriving at h_t from step t+1 (or dh_n)
 //   dc      (B, Hp)    in: dL/dc_t from step t+1; out: dL/dc_{t-1}
-//   dgates_t (B, 4*H)  pre-activation gate gradients, PyTorch gate-major layout
+//   dgates_t (B, 4*H)  pre-activation gate gradients, PyTorch gate-major layout; row stride ld_dgates
 template <typename T>
 struct LstmBackwardStep {
-    int64_t batch, hidden, hidden_padded, ld_gates;
+    int64_t batch, hidden, hidden_padded, ld_gates, ld_dgates;
     const T* gates_t;
     const T* c_t;
     const T* c_prev;

@@ -220,7 +220,7 @@ void lstm_backward_step(const LstmBackwardStep<T>& s, int64_t block_begin, int64
             }
             dc_prev.store(s.dc + at);
 
-            T* out = s.dgates_t + row * NG * s.hidden + unit0;
+            T* out = s.dgates_t + row * s.ld_dgates + unit0;
             V grads[NG];
             grads[Slot::i] = da_i;
             if constexpr (NG == 4) grads[Slot::f] = da_f;
