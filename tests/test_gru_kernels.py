@@ -57,6 +57,21 @@ def test_lengths_and_mask_match_reference(each_isa, lengths, dtype):
     check_against_reference(p, dtype, lengths=np.array(lengths), recurrent_mask=mask)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_gate_gradient_rows_spread_match_reference(each_isa, restore_num_threads, dtype):
+    """3H a multiple of 2 KB (6 KB rows here): the backward's dG_x and dG_h rows get a wider
+    stride (spread_row_stride), which the step kernel and the dh, dW and dx GEMMs all follow."""
+    H = 6144 // (3 * np.dtype(dtype).itemsize)  # 3H * itemsize = 6 KB: H = 512 float32s, 256 float64s
+    p = random_gru_problem(3, 13, 40, H, dtype, seed=H)
+    fast_lstm.set_num_threads(1)
+    check_against_reference(p, dtype)
+    check_against_reference(p, dtype, lengths=np.array([3, 1, 0, 2, 3, 3, 1, 2, 2, 3, 0, 1, 3]))
+    one = fast_lstm.gru_backward(p.dy, p.dh_n, run(p)[2])
+    fast_lstm.set_num_threads(2)
+    for name, a, b in zip(GRADIENT_NAMES, one, fast_lstm.gru_backward(p.dy, p.dh_n, run(p)[2])):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+
+
 def test_gradients_match_finite_differences(each_isa):
     p = random_gru_problem(4, 3, 3, 5, np.float64, seed=17)
     options = dict(lengths=np.array([4, 2, 3]), recurrent_mask=np.random.default_rng(1).uniform(0.5, 1.5, (3, 5)))

@@ -91,8 +91,8 @@ void gru_backward_step(const GruBackwardStep<T>& s, int64_t block_begin, int64_t
             const V da_r = da_n * hn * reset * (one - reset);
             (dh * update).store(dh_at);
 
-            T* dx = s.dgates_x + row * NG * H + unit0;
-            T* dhh = s.dgates_h + row * NG * H + unit0;
+            T* dx = s.dgates_x + row * s.ld_dgates + unit0;
+            T* dhh = s.dgates_h + row * s.ld_dgates + unit0;
             const V grads_x[NG] = {da_r, da_z, da_n};
             const V grads_h[NG] = {da_r, da_z, da_n * reset};
             for (int gate = 0; gate < NG; ++gate) {

@@ -136,9 +136,10 @@ struct GruForwardStep {
 //                      (the driver adds the recurrent part dgates_h W_hh)
 //   dgates_x (B, 3*H)  dL/d(x_t W_ih^T + b_ih), gate-major as PyTorch's weights
 //   dgates_h (B, 3*H)  dL/d(h_{t-1} W_hh^T + b_hh): equal to dgates_x but for n, scaled by r
+//                      (both with row stride ld_dgates)
 template <typename T>
 struct GruBackwardStep {
-    int64_t batch, hidden, hidden_padded;
+    int64_t batch, hidden, hidden_padded, ld_dgates;
     const T* gates_t;
     const T* hn_t;
     const T* state_prev;

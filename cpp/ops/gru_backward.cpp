@@ -44,8 +44,11 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
         dx_rows = dx_buffer.data();
     }
 
-    // dL/d(pre-activation) of the input and recurrent products, (N, 3H) gate-major.
-    AlignedBuffer<T> dgates_x(N * NG * H), dgates_h(N * NG * H);
+    // dL/d(pre-activation) of the input and recurrent products, (N, 3H) gate-major, rows ld_dg
+    // apart: spread where 3H is a multiple of 2 KB, as dG in lstm_backward.cpp, since dG_h and dG_x
+    // are the A of the dh and dx GEMMs, read in place.
+    const int64_t ld_dg = spread_row_stride(NG * H, sizeof(T));
+    AlignedBuffer<T> dgates_x(N * ld_dg), dgates_h(N * ld_dg);
     AlignedBuffer<T> dh(B * Hp), h_prev_packed(packed_b_size(N, H, nr));
     AlignedBuffer<T> dh_recurrent(mask ? B * Hp : 0);  // dG_h W_hh before the mask scales it
     dh.fill_zero();
@@ -81,8 +84,9 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
             step.ld_state_prev = H;
             step.dy_t = dy_rows ? dy_rows + at * H : nullptr;
             step.dh = dh.data();
-            step.dgates_x = dgates_x.data() + at * NG * H;
-            step.dgates_h = dgates_h.data() + at * NG * H;
+            step.dgates_x = dgates_x.data() + at * ld_dg;
+            step.dgates_h = dgates_h.data() + at * ld_dg;
+            step.ld_dgates = ld_dg;
             step.dbias_x = dbias_x.data();
             step.dbias_h = dbias_h.data();
             if (block_begin < block_end) kernels.gru_backward_step(step, block_begin, block_end);
@@ -90,7 +94,7 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
             if (panel_begin < panel_end) {
                 // dh now holds dh_t * z for the running rows: add dG_h W_hh (times the mask).
                 T* target = mask ? dh_recurrent.data() : dh.data();
-                const GemmArgs<T> recurrent{step.dgates_h, NG * H, 1, record.w_hh_packed.data(), target, Hp,
+                const GemmArgs<T> recurrent{step.dgates_h, ld_dg, 1, record.w_hh_packed.data(), target, Hp,
                                             count, H, NG * H, !mask};
                 kernels.gemm(recurrent, 0, count, panel_begin, panel_end, workspace);
                 if (mask)
@@ -106,16 +110,16 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
         int64_t begin, end;
         split_range(NG * H, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
-            const GemmArgs<T> grad_w_ih{dgates_x.data(), 1, NG * H, record.x_packed.data(), dw_ih, D, NG * H, D, N,
+            const GemmArgs<T> grad_w_ih{dgates_x.data(), 1, ld_dg, record.x_packed.data(), dw_ih, D, NG * H, D, N,
                                         false};
             kernels.gemm(grad_w_ih, begin, end, 0, panels_d, workspace);
-            const GemmArgs<T> grad_w_hh{dgates_h.data(), 1, NG * H, h_prev_packed.data(), dw_hh, H, NG * H, H, N,
+            const GemmArgs<T> grad_w_hh{dgates_h.data(), 1, ld_dg, h_prev_packed.data(), dw_hh, H, NG * H, H, N,
                                         false};
             kernels.gemm(grad_w_hh, begin, end, 0, panels_h, workspace);
         }
         split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
-            const GemmArgs<T> grad_x{dgates_x.data(), NG * H, 1, record.w_ih_packed.data(), dx_rows, D, N, D, NG * H,
+            const GemmArgs<T> grad_x{dgates_x.data(), ld_dg, 1, record.w_ih_packed.data(), dx_rows, D, N, D, NG * H,
                                      false};
             kernels.gemm(grad_x, begin, end, 0, panels_d, workspace);
         }
