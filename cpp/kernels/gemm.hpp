@@ -297,10 +297,17 @@ void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t 
     // will read it: packing would cost 5-10% of such a GEMM (the per-step dh = dG W_hh of the
     // backward). Many panels re-read the block once each: from MR rows a multiple of 2 KB
     // apart, which share few L1 sets, that went faster from one contiguous packed stream (the
-    // large and xlarge shapes' h, 2 and 4 KB rows). Rows at other strides stay in place: on
-    // Zen 5 the medium shape's (1 KB rows, 32 panels) 0.9% faster, forward and training step.
-    const int64_t row_bytes = g.a_row_stride * int64_t(sizeof(T));
-    const bool direct = g.a_col_stride == 1 && (panel_end - panel_begin <= 16 || row_bytes % 2048 != 0);
+    // large and xlarge shapes' h, 2 and 4 KB rows). AVX-512's 12 rows at once also lost to the
+    // packed stream at other strides beyond 256 columns: on Zen 4 the forward of small and medium
+    // (0.5 and 1 KB rows, 512-1024 columns) 2-4% faster packed, the backward (at most 256 columns
+    // a thread on the grid) level; on Zen 5, with its 48 KB L1, direct had been 0.9% faster at
+    // medium. AVX2's 6 rows keep the rule of Zen 3 (forced onto avx2 on Zen 4, small's forward
+    // ran 6% slower packed).
+    constexpr int64_t NR = NV * Vec<T>::width;
+    const int64_t panels = panel_end - panel_begin, row_bytes = g.a_row_stride * int64_t(sizeof(T));
+    const bool sets_shared = row_bytes % 2048 == 0;
+    const bool in_place = MR >= 8 ? panels * NR <= 256 && !sets_shared : panels <= 16 || !sets_shared;
+    const bool direct = g.a_col_stride == 1 && in_place;
     for (int64_t k0 = 0; k0 < g.k; k0 += kc_max) {
         const int64_t kc = gemm_min<T>(kc_max, g.k - k0);
         const bool accumulate = g.accumulate || k0 > 0;
