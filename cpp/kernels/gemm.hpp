@@ -18,9 +18,10 @@ inline int64_t gemm_min(int64_t a, int64_t b) {
 }
 
 // Asks for the cache lines of base[offset, offset + n) ahead of their use. Rows of A far apart in
-// memory (dG's rows are 4H apart) each start a new page, where the hardware prefetcher does not
-// follow. The run may lie past A's end (the rows after a last block): the address is formed as
-// an integer, since a pointer past the array would be undefined, and a prefetch never faults.
+// memory (dG's rows are NG*H or a little more apart) each start a new page, where the hardware
+// prefetcher does not follow. The run may lie past A's end (the rows after a last block): the
+// address is formed as an integer, since a pointer past the array would be undefined, and a
+// prefetch never faults.
 template <typename T>
 inline void prefetch_run(const T* base, int64_t offset, int64_t n) {
     const uintptr_t start = reinterpret_cast<uintptr_t>(base) + static_cast<uintptr_t>(offset * int64_t(sizeof(T)));
@@ -299,10 +300,11 @@ void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t 
     // apart, which share few L1 sets, that went faster from one contiguous packed stream (the
     // large and xlarge shapes' h, 2 and 4 KB rows). AVX-512's 12 rows at once also lost to the
     // packed stream at other strides beyond 256 columns: on Zen 4 the forward of small and medium
-    // (0.5 and 1 KB rows, 512-1024 columns) 2-4% faster packed, the backward (at most 256 columns
-    // a thread on the grid) level; on Zen 5, with its 48 KB L1, direct had been 0.9% faster at
-    // medium. AVX2's 6 rows keep the rule of Zen 3 (forced onto avx2 on Zen 4, small's forward
-    // ran 6% slower packed).
+    // (0.5 and 1 KB rows, 512-1024 columns) 2-4% faster packed, the backward of large level (its
+    // dh GEMM at 1 thread and dx now packed, 512 columns); on Zen 5, with its 48 KB L1, direct
+    // had been 0.9% faster at medium. On AVX-512, rows a multiple of 2 KB apart are packed even
+    // for few panels. AVX2's 6 rows keep the rule of Zen 3 (forced onto avx2 on Zen 4, small's
+    // forward ran 6% slower packed).
     constexpr int64_t NR = NV * Vec<T>::width;
     const int64_t panels = panel_end - panel_begin, row_bytes = g.a_row_stride * int64_t(sizeof(T));
     const bool sets_shared = row_bytes % 2048 == 0;

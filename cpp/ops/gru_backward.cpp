@@ -46,7 +46,7 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
 
     // dL/d(pre-activation) of the input and recurrent products, (N, 3H) gate-major, rows ld_dg
     // apart: spread where 3H is a multiple of 2 KB, as dG in lstm_backward.cpp, since dG_h and dG_x
-    // are the A of the dh and dx GEMMs, read in place.
+    // are the A of the dh and dx GEMMs, read in place where a thread's columns are few.
     const int64_t ld_dg = spread_row_stride(NG * H, sizeof(T));
     AlignedBuffer<T> dgates_x(N * ld_dg), dgates_h(N * ld_dg);
     AlignedBuffer<T> dh(B * Hp), h_prev_packed(packed_b_size(N, H, nr));

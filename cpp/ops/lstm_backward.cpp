@@ -55,9 +55,9 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     }
 
     // dL/d(pre-activation), (N, NG*H) gate-major, rows ld_dg apart. They are the A of the per-step
-    // dh GEMM and of dx, read in place, 12 rows at a time: at NG*H a multiple of 2 KB (the medium
-    // and large shapes) those rows share one or two sets of an 8-way L1 and evict each other
-    // before their lines are used up. Spread, on Zen 4 at 1 / 2 threads: the backward of medium
+    // dh GEMM and of dx, read in place where a thread's columns are few (gemm.hpp), 12 rows at a
+    // time: at NG*H a multiple of 2 KB (the medium and large shapes) those rows share one or two
+    // sets of an 8-way L1 and evict each other before their lines are used up. Spread, on Zen 4 at 1 / 2 threads: the backward of medium
     // 15% / 8% faster, large 13% / 13% (packing the A blocks instead gained about as much).
     const int64_t ld_dg = spread_row_stride(NG * H, sizeof(T));
     AlignedBuffer<T> dgates(N * ld_dg);
