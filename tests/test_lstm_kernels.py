@@ -281,8 +281,8 @@ def test_a_sequence_gives_the_same_bits_alone_or_in_any_tile_of_a_batch(each_isa
 # Arrays whose rows would lie a multiple of 2 KB apart (512 float32s, 256 float64s) get rows a
 # little further apart (spread_row_stride in ops/packing.hpp): the gate arrays of the forward and
 # the backward's gate gradients (4H columns: H = 128, 256, 512 here), and the GEMM outputs dW_ih,
-# dW_hh and dx of the backward, through a scratch. With only one of dW_ih, dW_hh spread, both share that scratch's stride (that of
-# the wider, which with D = 512 and H = 600 is H itself).
+# dW_hh and dx of the backward, through a scratch. With only one of dW_ih, dW_hh spread, both
+# share that scratch's stride (that of the wider, which with D = 512 and H = 600 is H itself).
 SPREAD_SHAPES = [
     (8, 8, 512, 512),
     (8, 8, 512, 100),

@@ -3,10 +3,10 @@
 Rows a multiple of 2 KB apart (512 float32s, 256 float64s) get a stride a little wider
 (spread_row_stride in cpp/ops/packing.hpp): the forward's gate arrays (NG * H columns), and the
 backward's gate gradients dG (NG * H columns too), dW_ih, dW_hh (through a scratch shared by the
-two) and dx. test_lstm_kernels.py covers
-the standard cell; here each option's other arrays (peepholes, a projection, the cell recurrence,
-three gates) must line up with those strides. Each shape below spreads the gate rows and at least
-one of dW_ih, dW_hh and dx, and leaves another dense.
+two) and dx. test_lstm_kernels.py covers the standard cell; here each option's other arrays
+(peepholes, a projection, the cell recurrence, three gates) must line up with those strides. Each
+shape below spreads the gate rows and at least one of dW_ih, dW_hh and dx, and leaves another
+dense.
 """
 
 import fast_lstm

@@ -97,7 +97,8 @@ __attribute__((noinline)) void gate_product_blocks(Vec<T> (&acc)[NB][NG], const 
     const auto add_term = [&](int64_t k) __attribute__((always_inline)) {
         const V a = V::broadcast(row[k]);
         for (int b = 0; b < NB; ++b)
-            for (int g = 0; g < NG; ++g) sum[b][g] = fma(a, V::load(w + b * block_stride + (k * NG + g) * VL), sum[b][g]);
+            for (int g = 0; g < NG; ++g)
+                sum[b][g] = fma(a, V::load(w + b * block_stride + (k * NG + g) * VL), sum[b][g]);
     };
     for_each_depth(depth, descending, add_term);
     for (int b = 0; b < NB; ++b)

@@ -57,8 +57,9 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     // dL/d(pre-activation), (N, NG*H) gate-major, rows ld_dg apart. They are the A of the per-step
     // dh GEMM and of dx, read in place where a thread's columns are few (gemm.hpp), 12 rows at a
     // time: at NG*H a multiple of 2 KB (the medium and large shapes) those rows share one or two
-    // sets of an 8-way L1 and evict each other before their lines are used up. Spread, on Zen 4 at 1 / 2 threads: the backward of medium
-    // 15% / 8% faster, large 13% / 13% (packing the A blocks instead gained about as much).
+    // sets of an 8-way L1 and evict each other before their lines are used up. Spread, on Zen 4
+    // at 1 / 2 threads: the backward of medium 15% / 8% faster, large 13% / 13% (packing the A
+    // blocks instead gained about as much).
     const int64_t ld_dg = spread_row_stride(NG * H, sizeof(T));
     AlignedBuffer<T> dgates(N * ld_dg);
     const T* peephole = record.peephole.size() ? record.peephole.data() : nullptr;
@@ -168,7 +169,8 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
                     kernels.gemm(recurrent, 0, count, panel_begin, panel_end, workspace);
                     T* cleared = dh.data() + panel_begin * nr;
                     const int64_t width = std::min(panel_end * nr, H) - panel_begin * nr;
-                    for (int64_t j = 0; j < count; ++j) std::fill(cleared + j * ld_dh, cleared + j * ld_dh + width, T(0));
+                    for (int64_t j = 0; j < count; ++j)
+                        std::fill(cleared + j * ld_dh, cleared + j * ld_dh + width, T(0));
                 }
             } else if (h_panel_begin < h_panel_end) {
                 // Only the running sequences' rows: the others keep their dh_n for their last step.
