@@ -879,7 +879,7 @@ the cost of one step, for streaming inference.)doc")
               return force_choice<ThreadSplit>(name, {"auto", "units", "rows"}, force_thread_split);
           },
           py::arg("name"),
-          "Test hook: how threads share an LSTM inference forward ('units' of every step, 'rows'\n"
+          "Test hook: how threads share an LSTM forward, inference or training ('units' of every step, 'rows'\n"
           "wherever the driver can split them, or 'auto' by shape); returns the previous choice.");
     m.def("_sigmoid", [](const py::object& x) { return elementwise(x, false); }, py::arg("x"),
           "Test hook: the SIMD sigmoid of the active path, elementwise.");

@@ -350,7 +350,7 @@ def test_variants_bitwise_identical_across_thread_counts(each_isa, restore_num_t
 
 
 # ---------------------------------------------------------------------------------------------
-# Inference forward with the batch rows split across threads
+# Forward (inference and training) with the batch rows split across threads
 # ---------------------------------------------------------------------------------------------
 
 # Calls above 16.8 MFLOP, so they use the threads even right after a pause. (61, 17): windows
@@ -373,12 +373,17 @@ def restore_thread_split():
     fast_lstm._force_thread_split(previous)
 
 
-def inference_results(p, options):
+def forward_results(p, options):
+    """Inference with and without initial states, and a training forward with its backward: the
+    training record (gates and every c_t, which the rows split writes by rows) must give the
+    backward the serial gradients."""
     gate_rows = 3 * p.h0.shape[1] if not options.get("forget_gate", True) or options.get("couple_input_forget") else None
     weights = [w[:gate_rows] for w in (p.w_ih, p.w_hh, p.b)]  # 3 gates: i, g, o
     plain = fast_lstm.lstm_forward(p.x, *weights, p.h0, p.c0, **options)[:3]
     no_state = fast_lstm.lstm_forward(p.x, *weights, **options)[:3]
-    return plain + no_state
+    y, h_n, c_n, cache = fast_lstm.lstm_forward(p.x, *weights, p.h0, p.c0, training=True, **options)
+    gradients = fast_lstm.lstm_backward(np.sin(y), h_n, c_n, cache)
+    return plain + no_state + (y, h_n, c_n) + tuple(gradients)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
@@ -393,7 +398,7 @@ def test_rows_split_across_threads_keeps_the_serial_results(
     if options == "peephole":
         options = dict(peephole=np.random.default_rng(97).uniform(-0.5, 0.5, (3, H)).astype(dtype))
     fast_lstm.set_num_threads(1)
-    expected = inference_results(p, options)
+    expected = forward_results(p, options)
     packed_expected = None
     if kind == "standard":
         packed_expected = fast_lstm.PackedLSTM(p.w_ih, p.w_hh, p.b).forward(p.x, p.h0, p.c0)
@@ -402,7 +407,7 @@ def test_rows_split_across_threads_keeps_the_serial_results(
         for split in ("rows", "units", "auto"):
             fast_lstm._force_thread_split(split)
             what = f"{threads} threads, split {split}"
-            assert_bitwise_equal(inference_results(p, options), expected, what)
+            assert_bitwise_equal(forward_results(p, options), expected, what)
             if packed_expected is not None:
                 packed = fast_lstm.PackedLSTM(p.w_ih, p.w_hh, p.b)
                 assert_bitwise_equal(packed.forward(p.x, p.h0, p.c0), packed_expected, what + ", packed")

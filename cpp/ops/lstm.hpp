@@ -128,10 +128,10 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
 enum class RecurrentProduct { automatic, fused, gemm };
 RecurrentProduct force_recurrent_product(RecurrentProduct choice);
 
-// How threads share an inference forward: each its own hidden units of every step, with one
-// barrier per step (units); or each its own rows, whole sequences, with none (rows). Chosen per
-// shape (automatic), or forced for tests; rows where the driver cannot split them stay units.
-// Returns the previous choice.
+// How threads share a forward (inference or training): each its own hidden units of every step,
+// with one barrier per step (units); or each its own rows, whole sequences, with none (rows).
+// Chosen per shape (automatic), or forced for tests; rows where the driver cannot split them stay
+// units. Returns the previous choice.
 enum class ThreadSplit { automatic, units, rows };
 ThreadSplit force_thread_split(ThreadSplit choice);
 

@@ -44,14 +44,17 @@ std::atomic<ThreadSplit> thread_split_choice{ThreadSplit::automatic};
 RecurrentProduct force_recurrent_product(RecurrentProduct choice) { return recurrent_product_choice.exchange(choice); }
 ThreadSplit force_thread_split(ThreadSplit choice) { return thread_split_choice.exchange(choice); }
 
-// Whether `threads` threads run an inference forward on their own rows (forward_own_rows)
-// rather than their own hidden units. Units need a barrier per step, where a thread waits for
+// Whether `threads` threads run a forward (inference or training) on their own rows
+// (forward_own_rows) rather than their own hidden units. Units need a barrier per step, where a thread waits for
 // the other core's slowest moment and then reads its half of h_{t-1}; rows need neither, but
 // each thread streams all of W_hh per step instead of its share.
 // Measured at 2 threads, back to back, rows / units: on Zen 3 (AVX2, fused tile) small (B=32,
 // H=128) 0.88-0.91, long (B=16, H=128: 8 rows a thread) 0.76-0.79; on Zen 4 (AVX-512, where
 // H=128 takes the recurrent GEMM) small 0.74-0.97, long 0.58-0.88, medium and large 0.98-0.99,
-// xlarge (W_hh 16 MB) 0.99-1.005. Fewer than 8 rows a thread not measured.
+// xlarge (W_hh 16 MB) 0.99-1.005. Fewer than 8 rows a thread not measured. The training
+// forward, which also writes the record's gates and cells by rows, on Zen 4, median of per-call
+// pairs: long 0.82, small 0.94, medium 0.95, large 0.95, xlarge 0.98 (the training step 0.93-0.98);
+// forced onto AVX2 there, long 0.99, small 0.975.
 static bool rows_split_pays(int threads, int64_t batch, bool splittable) {
     if (threads < 2 || !splittable) return false;
     switch (thread_split_choice.load()) {
@@ -81,13 +84,14 @@ LstmForwardStep<T> fused_step(const LstmPackedWeights<T>& packed, int64_t batch)
 }
 
 // The rows split: this thread's rows [row_begin, row_end) of a dense batch, every step, with
-// the fused tile (or the recurrent GEMM, then the tile's cell update); c updated in place
-// (B, Hp), h_t written to outputs (N, H). It projects its own rows of each window of steps:
-// gathered from x into a buffer of its own, then one GEMM.
+// the fused tile (or the recurrent GEMM, then the tile's cell update); h_t written to outputs
+// (N, H). It projects its own rows of each window of steps: gathered from x into a buffer of
+// its own, then one GEMM. Inference updates c in place (B, Hp); training (saved_gates, the
+// record's (N, ld_gates) rows) keeps every c_t, in (B + N, Hp) rows after c_0, and the gates.
 template <typename T>
 void forward_own_rows(const LstmPackedWeights<T>& packed, const LstmDims& dims, int64_t row_begin, int64_t row_end,
                       const T* x_rows, const T* h_initial, T* outputs, T* cells, int64_t ld_gates,
-                      int64_t window_rows, T* workspace) {
+                      int64_t window_rows, T* workspace, T* saved_gates) {
     const Kernels<T>& kernels = *packed.kernels;
     const int64_t T_ = dims.steps, B = dims.batch, D = dims.input, H = dims.hidden;
     const int64_t Hp = packed.hidden_padded, G = packed.gates * Hp, rows = row_end - row_begin;
@@ -100,6 +104,7 @@ void forward_own_rows(const LstmPackedWeights<T>& packed, const LstmDims& dims, 
     if (recurrent_gemm) step.w_hh_packed = nullptr;
     step.c_out = cells + row_begin * Hp;
     step.c_prev = step.c_out;
+    const bool cells_per_row = saved_gates != nullptr;
     int64_t window_first = 0;
     for (int64_t t = 0; t < T_; ++t) {
         if (t == window_first + window_steps || t == 0) {
@@ -116,6 +121,11 @@ void forward_own_rows(const LstmPackedWeights<T>& packed, const LstmDims& dims, 
         step.xproj_t = gates_t;
         step.h_prev = (t == 0 ? h_initial : outputs + (t - 1) * B * H) + row_begin * H;
         step.h_out = outputs + (t * B + row_begin) * H;
+        if (cells_per_row) {
+            step.c_prev = cells + (t == 0 ? row_begin : B + (t - 1) * B + row_begin) * Hp;
+            step.c_out = cells + (B + t * B + row_begin) * Hp;
+            step.gates_out = saved_gates + (t * B + row_begin) * ld_gates;
+        }
         step.reverse_blocks = t % 2 == 1;
         step.descending_depth = step.reverse_blocks;
         if (recurrent_gemm) {  // gates_t += h_{t-1} W_hh^T; the tile then only updates the cells
@@ -323,9 +333,10 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     const bool recurrent_gemm = packed.w_hh_gemm.size() > 0;
     const int64_t panels_per_block = NG * VL / nr;  // whole with recurrent_gemm (recurrent_gemm_pays)
     threads = lstm_threads_for(threads, dims, blocks);
-    // Then h_t goes straight to y and c stays one (B, Hp) array: no record, mask or projection.
-    const bool own_rows = rows_split_pays(threads, B, !record && dense && !mask && !P && !cell_recurrence &&
-                                                          outputs == y);
+    // Then h_t goes straight to y (to the record's states when training) and c stays one (B, Hp)
+    // array (the record's rows): no lengths, mask, projection or cell recurrence.
+    const bool own_rows = rows_split_pays(threads, B, dense && !mask && !P && !cell_recurrence &&
+                                                          outputs == (record ? recurrent_rows : y));
 
     // x W_ih^T, a window of steps at a time: an L2's worth of rows projected ahead instead of all N
     // (26 MB at the grid's medium shape, 105 MB at xlarge), so the steps read them from cache.
@@ -353,13 +364,6 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
 
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
-        if (own_rows) {
-            int64_t row_begin, row_end;
-            split_range(B, 1, team.size, team.index, &row_begin, &row_end);
-            forward_own_rows(packed, dims, row_begin, row_end, x_rows, h_initial, outputs, cells, ld_gates,
-                             window_rows, workspace);
-            return;
-        }
         if (record) {
             pack_backward_operands(team, nr, x_rows, N, D, w_ih, w_hh, NG * H, R, record->x_packed.data(),
                                    record->w_ih_packed.data(), record->w_hh_packed.data());
@@ -368,6 +372,13 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
                 split_range(ceil_div(H, nr), 1, team.size, team.index, &begin, &end);
                 pack_b_panels(record->w_hr_packed.data(), w_hr, H, 1, P, H, nr, begin, end);
             }
+        }
+        if (own_rows) {
+            int64_t row_begin, row_end;
+            split_range(B, 1, team.size, team.index, &row_begin, &row_end);
+            forward_own_rows(packed, dims, row_begin, row_end, x_rows, h_initial, outputs, cells, ld_gates,
+                             window_rows, workspace, record ? record->gate_values.data() : nullptr);
+            return;
         }
 
         int64_t block_begin, block_end, panel_begin = 0, panel_end = 0;
