@@ -350,7 +350,7 @@ def test_variants_bitwise_identical_across_thread_counts(each_isa, restore_num_t
 
 
 # ---------------------------------------------------------------------------------------------
-# Forward (inference and training) with the batch rows split across threads
+# Forward and backward with the batch rows split across threads
 # ---------------------------------------------------------------------------------------------
 
 # Calls above 16.8 MFLOP, so they use the threads even right after a pause. (61, 17): windows
@@ -376,7 +376,7 @@ def restore_thread_split():
 def forward_results(p, options):
     """Inference with and without initial states, and a training forward with its backward: the
     training record (gates and every c_t, which the rows split writes by rows) must give the
-    backward the serial gradients."""
+    backward the serial gradients, and the backward's own rows split (no peepholes) the same."""
     gate_rows = 3 * p.h0.shape[1] if not options.get("forget_gate", True) or options.get("couple_input_forget") else None
     weights = [w[:gate_rows] for w in (p.w_ih, p.w_hh, p.b)]  # 3 gates: i, g, o
     plain = fast_lstm.lstm_forward(p.x, *weights, p.h0, p.c0, **options)[:3]

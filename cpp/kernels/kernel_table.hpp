@@ -93,7 +93,7 @@ struct LstmBackwardStep {
     T* dgates_t;
     const T* peephole;  // (3, Hp) as in the forward step; null: none
     T* dpeephole;       // (3, Hp) accumulated (+=) over rows and steps
-    T* dbias;           // (NG, Hp) accumulated (+=) over rows and steps: db, summed while dG_t is in registers
+    T* dbias;           // (NG, Hp) accumulated (+=) over rows and steps while dG_t is in registers; null: not
     bool identity_output;
     bool coupled_forget;
 };

@@ -135,6 +135,10 @@ RecurrentProduct force_recurrent_product(RecurrentProduct choice);
 enum class ThreadSplit { automatic, units, rows };
 ThreadSplit force_thread_split(ThreadSplit choice);
 
+// Whether `threads` threads take their own rows of a batch of `batch` (lstm_forward.cpp), where
+// the driver can split them (splittable).
+bool rows_split_pays(int threads, int64_t batch, bool splittable);
+
 // Threads worth using for a recurrence whose step costs this many flops.
 int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks);
 

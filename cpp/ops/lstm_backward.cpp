@@ -1,6 +1,7 @@
 // BPTT driver: per step the fused elementwise gate gradients (db summed in the same pass) and
-// dh_{t-1} = dG_t W_hh (hidden units split across threads, one barrier per step); after the
-// loop, dW_ih, dW_hh and dx as single GEMMs over all steps.
+// dh_{t-1} = dG_t W_hh (hidden units split across threads, one barrier per step; or, as the
+// forward's rows split, each thread its own batch rows, no barrier); after the loop, dW_ih,
+// dW_hh and dx as single GEMMs over all steps.
 //
 // With a projection (h_t = m_t W_hr^T, m_t = o * tanh(c_t), h of P features) each step has two
 // more parts: the step's total dh_t is kept (for dW_hr = dh^T m) and projected back to
@@ -18,6 +19,42 @@
 #include "packing.hpp"
 
 namespace fast_lstm {
+
+// The rows split of the steps: rows [row_begin, row_end) of a dense batch, every step backwards,
+// the elementwise step then that rows' dh_{t-1} = dG_t W_hh (of dh, dc: (B, Hp) rows). db is left
+// to the caller (the kernel's running sum would add other threads' rows in another order).
+template <typename T>
+void backward_own_rows(const LstmTrainingRecord<T>& record, int64_t row_begin, int64_t row_end, const T* dy_rows,
+                       T* dh, T* dc, T* dgates, int64_t ld_dg, T* workspace) {
+    const Kernels<T>& kernels = *record.kernels;
+    const int64_t B = record.dims.batch, H = record.dims.hidden, Hp = record.hidden_padded, NG = record.gates;
+    const int64_t rows = row_end - row_begin;
+    if (rows <= 0) return;
+    const T* cells = record.cell_states.data();  // c_0 rows, then c_t of step t at B + t * B
+    LstmBackwardStep<T> step{};
+    step.batch = rows;
+    step.hidden = H;
+    step.hidden_padded = Hp;
+    step.ld_gates = record.gate_stride;
+    step.ld_dgates = ld_dg;
+    step.dc = dc + row_begin * Hp;
+    T* dh_rows = dh + row_begin * Hp;
+    step.dh = dh_rows;
+    step.identity_output = record.identity_output;
+    step.coupled_forget = record.coupled_forget;
+    for (int64_t t = record.dims.steps - 1; t >= 0; --t) {
+        const int64_t at = t * B + row_begin;
+        step.gates_t = record.gate_values.data() + at * record.gate_stride;
+        step.c_t = cells + (B + at) * Hp;
+        step.c_prev = cells + (t == 0 ? row_begin : at) * Hp;
+        step.dgates_t = dgates + at * ld_dg;
+        step.dy_t = dy_rows ? dy_rows + at * H : nullptr;
+        kernels.lstm_backward_step[NG - 3](step, 0, Hp / kernels.vector_width);
+        const GemmArgs<T> recurrent{step.dgates_t, ld_dg, 1, record.w_hh_packed.data(), dh_rows, Hp, rows, H, NG * H,
+                                    false};
+        kernels.gemm(recurrent, 0, rows, 0, ceil_div(H, kernels.gemm_nr), workspace);
+    }
+}
 
 template <typename T>
 void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy, const T* dh_n, const T* dc_n,
@@ -83,6 +120,11 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     // The dh GEMM splits h's features by whole B panels; without a projection the elementwise
     // step (by VL blocks) then gives each thread the same units: no barrier between them.
     threads = lstm_threads_for(threads, dims, std::max(panels_h, panels_r));
+    // Or each thread its own rows, as the forward's rows split (lstm_forward.cpp) and with the
+    // same choice: row j's step and its dh_{t-1} = dG_t[j] W_hh read only row j, so no barrier
+    // per step. Peepholes (dpeephole is a sum over rows), a projection, lengths, a mask or the
+    // cell recurrence keep the units split.
+    const bool own_rows = rows_split_pays(threads, B, dense && !mask && !P && !cell_recurrence && !peephole);
     AlignedBuffer<T> a_workspace(threads * kernels.gemm_mc * kernels.gemm_kc);
 
     // dW_ih, dW_hh and dx whose rows would lie a multiple of 2 KB apart are computed into `spread`
@@ -124,65 +166,73 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         split_range(panels_r, 1, team.size, team.index, &h_panel_begin, &h_panel_end);
         const int64_t h_begin = h_panel_begin * nr, h_end = std::min(h_panel_end * nr, R);
 
-        for (int64_t t = T_ - 1; t >= 0; --t) {
-            const int64_t count = rows.count[t], at = rows.offset[t];
-            if (count == 0) continue;
-            LstmBackwardStep<T> step{};
-            step.batch = count;
-            step.hidden = H;
-            step.hidden_padded = Hp;
-            step.ld_gates = record.gate_stride;
-            step.gates_t = record.gate_values.data() + at * record.gate_stride;
-            step.c_t = record.cell_states.data() + (B + at) * Hp;
-            step.c_prev = record.cell_states.data() + (t == 0 ? 0 : B + rows.offset[t - 1]) * Hp;
-            step.dc = dc.data();
-            step.dgates_t = dgates.data() + at * ld_dg;
-            step.ld_dgates = ld_dg;
-            step.peephole = peephole;
-            step.dpeephole = dpeephole_padded.data();
-            step.dbias = dbias_padded.data();
-            step.identity_output = record.identity_output;
-            step.coupled_forget = record.coupled_forget;
-            if (P) {
-                // dh_t = dy_t + dh (this thread's features, which its own dh GEMM wrote), kept for dW_hr.
-                T* total = dh_total.data() + at * R;
-                for (int64_t j = 0; j < count; ++j)
-                    for (int64_t u = h_begin; u < h_end; ++u)
-                        total[j * R + u] = dh.data()[j * R + u] + (dy_rows ? dy_rows[(at + j) * R + u] : T(0));
-                team.sync();
-                if (panel_begin < panel_end) {  // dm_t = dh_t W_hr: the gradient at o * tanh(c_t)
-                    const GemmArgs<T> back{total, R, 1, record.w_hr_packed.data(), dm.data(), Hp, count, H, P, false};
-                    kernels.gemm(back, 0, count, panel_begin, panel_end, workspace);
-                }
-                step.dy_t = nullptr;
-                step.dh = dm.data();
-            } else {
-                step.dy_t = dy_rows ? dy_rows + at * H : nullptr;
-                step.dh = dh.data();
-            }
-            if (block_begin < block_end) kernels.lstm_backward_step[NG - 3](step, block_begin, block_end);
-            team.sync();  // every unit's dG_t is needed by every thread's dh GEMM
-            if (cell_recurrence) {
-                if (panel_begin < panel_end) {  // dc_{t-1} += dG_t W_hh; h_{t-1} fed nothing at step t
-                    const GemmArgs<T> recurrent{step.dgates_t, ld_dg, 1, record.w_hh_packed.data(), dc.data(), Hp,
-                                                count, H, NG * H, true};
-                    kernels.gemm(recurrent, 0, count, panel_begin, panel_end, workspace);
-                    T* cleared = dh.data() + panel_begin * nr;
-                    const int64_t width = std::min(panel_end * nr, H) - panel_begin * nr;
+        if (own_rows) {
+            int64_t row_begin, row_end;
+            split_range(B, 1, team.size, team.index, &row_begin, &row_end);
+            backward_own_rows(record, row_begin, row_end, dy_rows, dh.data(), dc.data(), dgates.data(), ld_dg,
+                              workspace);
+        } else {
+            for (int64_t t = T_ - 1; t >= 0; --t) {
+                const int64_t count = rows.count[t], at = rows.offset[t];
+                if (count == 0) continue;
+                LstmBackwardStep<T> step{};
+                step.batch = count;
+                step.hidden = H;
+                step.hidden_padded = Hp;
+                step.ld_gates = record.gate_stride;
+                step.gates_t = record.gate_values.data() + at * record.gate_stride;
+                step.c_t = record.cell_states.data() + (B + at) * Hp;
+                step.c_prev = record.cell_states.data() + (t == 0 ? 0 : B + rows.offset[t - 1]) * Hp;
+                step.dc = dc.data();
+                step.dgates_t = dgates.data() + at * ld_dg;
+                step.ld_dgates = ld_dg;
+                step.peephole = peephole;
+                step.dpeephole = dpeephole_padded.data();
+                step.dbias = dbias_padded.data();
+                step.identity_output = record.identity_output;
+                step.coupled_forget = record.coupled_forget;
+                if (P) {
+                    // dh_t = dy_t + dh (this thread's features, which its own dh GEMM wrote), kept for dW_hr.
+                    T* total = dh_total.data() + at * R;
                     for (int64_t j = 0; j < count; ++j)
-                        std::fill(cleared + j * ld_dh, cleared + j * ld_dh + width, T(0));
+                        for (int64_t u = h_begin; u < h_end; ++u)
+                            total[j * R + u] = dh.data()[j * R + u] + (dy_rows ? dy_rows[(at + j) * R + u] : T(0));
+                    team.sync();
+                    if (panel_begin < panel_end) {  // dm_t = dh_t W_hr: the gradient at o * tanh(c_t)
+                        const GemmArgs<T> back{total, R, 1, record.w_hr_packed.data(), dm.data(), Hp, count, H, P,
+                                               false};
+                        kernels.gemm(back, 0, count, panel_begin, panel_end, workspace);
+                    }
+                    step.dy_t = nullptr;
+                    step.dh = dm.data();
+                } else {
+                    step.dy_t = dy_rows ? dy_rows + at * H : nullptr;
+                    step.dh = dh.data();
                 }
-            } else if (h_panel_begin < h_panel_end) {
-                // Only the running sequences' rows: the others keep their dh_n for their last step.
-                const GemmArgs<T> recurrent{step.dgates_t, ld_dg, 1, record.w_hh_packed.data(), dh.data(), ld_dh,
-                                            count, R, NG * H, false};
-                kernels.gemm(recurrent, 0, count, h_panel_begin, h_panel_end, workspace);
-                if (mask)  // the recurrence read h_{t-1} * mask
-                    for (int64_t j = 0; j < count; ++j)
-                        for (int64_t u = h_begin; u < h_end; ++u) dh.data()[j * ld_dh + u] *= mask[j * R + u];
+                if (block_begin < block_end) kernels.lstm_backward_step[NG - 3](step, block_begin, block_end);
+                team.sync();  // every unit's dG_t is needed by every thread's dh GEMM
+                if (cell_recurrence) {
+                    if (panel_begin < panel_end) {  // dc_{t-1} += dG_t W_hh; h_{t-1} fed nothing at step t
+                        const GemmArgs<T> recurrent{step.dgates_t, ld_dg, 1, record.w_hh_packed.data(), dc.data(), Hp,
+                                                    count, H, NG * H, true};
+                        kernels.gemm(recurrent, 0, count, panel_begin, panel_end, workspace);
+                        T* cleared = dh.data() + panel_begin * nr;
+                        const int64_t width = std::min(panel_end * nr, H) - panel_begin * nr;
+                        for (int64_t j = 0; j < count; ++j)
+                            std::fill(cleared + j * ld_dh, cleared + j * ld_dh + width, T(0));
+                    }
+                } else if (h_panel_begin < h_panel_end) {
+                    // Only the running sequences' rows: the others keep their dh_n for their last step.
+                    const GemmArgs<T> recurrent{step.dgates_t, ld_dg, 1, record.w_hh_packed.data(), dh.data(), ld_dh,
+                                                count, R, NG * H, false};
+                    kernels.gemm(recurrent, 0, count, h_panel_begin, h_panel_end, workspace);
+                    if (mask)  // the recurrence read h_{t-1} * mask
+                        for (int64_t j = 0; j < count; ++j)
+                            for (int64_t u = h_begin; u < h_end; ++u) dh.data()[j * ld_dh + u] *= mask[j * R + u];
+                }
+                // Without a projection the next step's elementwise part reads only this thread's
+                // units of dh; with one, the dh_t loop above does, and its barrier follows.
             }
-            // Without a projection the next step's elementwise part reads only this thread's
-            // units of dh; with one, the dh_t loop above does, and its barrier follows.
         }
         // h_{t-1} of every row as the B operand of dW_hh = dG^T h_prev, m_t of dW_hr = dh^T m.
         pack_b_panels(h_prev_packed.data(), h_prev_rows, ld_recurrent, 1, N, R, nr, h_panel_begin, h_panel_end);
@@ -191,6 +241,16 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         team.sync();
 
         int64_t begin, end;
+        if (own_rows) {  // db: dG's column sums, in the order the units split's steps add them
+            split_range(H, VL, team.size, team.index, &begin, &end);
+            T* db_sums = dbias_padded.data();
+            for (int64_t t = T_ - 1; t >= 0; --t)
+                for (int64_t j = 0; j < B; ++j) {
+                    const T* row = dgates.data() + (t * B + j) * ld_dg;
+                    for (int64_t gate = 0; gate < NG; ++gate)
+                        for (int64_t u = begin; u < end; ++u) db_sums[gate * Hp + u] += row[gate * H + u];
+                }
+        }
         split_range(NG * H, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
             const GemmArgs<T> grad_w_ih{dgates.data(), 1, ld_dg, record.x_packed.data(), dw_ih, ld_w_ih, NG * H, D,

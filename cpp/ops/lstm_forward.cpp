@@ -55,7 +55,7 @@ ThreadSplit force_thread_split(ThreadSplit choice) { return thread_split_choice.
 // forward, which also writes the record's gates and cells by rows, on Zen 4, median of per-call
 // pairs: long 0.82, small 0.94, medium 0.95, large 0.95, xlarge 0.98 (the training step 0.93-0.98);
 // forced onto AVX2 there, long 0.99, small 0.975.
-static bool rows_split_pays(int threads, int64_t batch, bool splittable) {
+bool rows_split_pays(int threads, int64_t batch, bool splittable) {
     if (threads < 2 || !splittable) return false;
     switch (thread_split_choice.load()) {
         case ThreadSplit::units: return false;
