@@ -21,7 +21,7 @@
 namespace fast_lstm {
 
 // The rows split of the steps: rows [row_begin, row_end) of a dense batch, every step backwards,
-// the elementwise step then that rows' dh_{t-1} = dG_t W_hh (of dh, dc: (B, Hp) rows). db is left
+// the elementwise step then those rows' dh_{t-1} = dG_t W_hh (of dh, dc: (B, Hp) rows). db is left
 // to the caller (the kernel's running sum would add other threads' rows in another order).
 template <typename T>
 void backward_own_rows(const LstmTrainingRecord<T>& record, int64_t row_begin, int64_t row_end, const T* dy_rows,

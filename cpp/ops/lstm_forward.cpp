@@ -45,9 +45,9 @@ RecurrentProduct force_recurrent_product(RecurrentProduct choice) { return recur
 ThreadSplit force_thread_split(ThreadSplit choice) { return thread_split_choice.exchange(choice); }
 
 // Whether `threads` threads run a forward (inference or training) on their own rows
-// (forward_own_rows) rather than their own hidden units. Units need a barrier per step, where a thread waits for
-// the other core's slowest moment and then reads its half of h_{t-1}; rows need neither, but
-// each thread streams all of W_hh per step instead of its share.
+// (forward_own_rows) rather than their own hidden units. Units need a barrier per step, where a
+// thread waits for the other core's slowest moment and then reads its half of h_{t-1}; rows need
+// neither, but each thread streams all of W_hh per step instead of its share.
 // Measured at 2 threads, back to back, rows / units: on Zen 3 (AVX2, fused tile) small (B=32,
 // H=128) 0.88-0.91, long (B=16, H=128: 8 rows a thread) 0.76-0.79; on Zen 4 (AVX-512, where
 // H=128 takes the recurrent GEMM) small 0.74-0.97, long 0.58-0.88, medium and large 0.98-0.99,
@@ -333,8 +333,9 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
     const bool recurrent_gemm = packed.w_hh_gemm.size() > 0;
     const int64_t panels_per_block = NG * VL / nr;  // whole with recurrent_gemm (recurrent_gemm_pays)
     threads = lstm_threads_for(threads, dims, blocks);
-    // Then h_t goes straight to y (to the record's states when training) and c stays one (B, Hp)
-    // array (the record's rows): no lengths, mask, projection or cell recurrence.
+    // Then h_t goes straight to y (when training, to the record's states) and c is one (B, Hp)
+    // array updated in place (when training, the record's rows of every step): no lengths, mask,
+    // projection or cell recurrence.
     const bool own_rows = rows_split_pays(threads, B, dense && !mask && !P && !cell_recurrence &&
                                                           outputs == (record ? recurrent_rows : y));
 
