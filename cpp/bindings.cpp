@@ -835,7 +835,7 @@ the cost of one step, for streaming inference.)doc")
     m.def("get_num_threads", [] { return ThreadPool::instance().num_threads(); },
           "Threads the kernels may use (see set_num_threads).");
     m.def("buffer_cache_bytes", [] { return buffer_pool::cached_bytes(); },
-          "Bytes of large buffers (>= 4 MiB each: scratch, and result arrays numpy has freed) the\n"
+          "Bytes of large buffers (>= 256 KiB each: scratch, and result arrays numpy has freed) the\n"
           "kernels keep for reuse between calls.\n"
           "Reusing them saves faulting in and clearing fresh pages on every call (8-9% of a training\n"
           "step at H = 1024). See set_buffer_cache_limit and empty_buffer_cache.");
