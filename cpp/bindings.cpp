@@ -816,8 +816,9 @@ kernels read, for the kernel path active now. Later changes to the arrays are no
 
 h_out / c_out: optional caller-provided (B, H) buffers (C-contiguous, writeable, the
 weights' dtype) to write into instead of allocating; c_out may be c, h_out may be h or
-x_t (they are then copied first); h_out and c_out must not share memory. Returns the arrays written. Carries state between calls at
-the cost of one step, for streaming inference.)doc")
+x_t (they are then copied first); h_out and c_out must not share memory. Returns the
+arrays written. Carries state between calls at the cost of one step, for streaming
+inference.)doc")
         .def("forward", &PackedLstm::forward, py::arg("x"), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
              "Inference over a sequence, as lstm_forward(x, ..., training=False) without repacking:\n"
              "x (T, B, D), h0, c0 (B, H) or None -> (y, h_n, c_n).")
