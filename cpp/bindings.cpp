@@ -113,6 +113,13 @@ template <typename T>
 T* data_of(py::array& a) {
     return static_cast<T*>(a.mutable_data());
 }
+// An optional result's data: None (not computed) gives null.
+template <typename T>
+T* mutable_data_or_null(const py::object& a) {
+    if (a.is_none()) return nullptr;
+    py::array array = py::reinterpret_borrow<py::array>(a);
+    return data_of<T>(array);
+}
 template <typename T>
 const T* data_or_null(const py::object& a) {
     return a.is_none() ? nullptr : static_cast<const T*>(py::reinterpret_borrow<py::array>(a).data());
@@ -377,10 +384,10 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
 
 template <typename T>
 py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& dy, const py::object& dh_n,
-                         const py::object& dc_n) {
+                         const py::object& dc_n, bool input_grad) {
     const LstmDims& d = record.dims;
     const int64_t P = record.projection, R = P ? P : d.hidden;
-    py::array dx = new_array<T>({d.steps, d.batch, d.input});
+    py::object dx = input_grad ? py::object(new_array<T>({d.steps, d.batch, d.input})) : py::none();
     const int64_t rows = record.gates * d.hidden;
     py::array dw_ih = new_array<T>({rows, d.input});
     py::array dw_hh = new_array<T>({rows, R});
@@ -391,7 +398,7 @@ py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& 
     const bool peephole = record.peephole.size() > 0;
     py::array dpeephole = peephole ? new_array<T>({3, d.hidden}) : py::array();
     const T *pdy = data_or_null<T>(dy), *pdh_n = data_or_null<T>(dh_n), *pdc_n = data_or_null<T>(dc_n);
-    T *pdx = data_of<T>(dx), *pdw_ih = data_of<T>(dw_ih), *pdw_hh = data_of<T>(dw_hh), *pdb = data_of<T>(db);
+    T *pdx = mutable_data_or_null<T>(dx), *pdw_ih = data_of<T>(dw_ih), *pdw_hh = data_of<T>(dw_hh), *pdb = data_of<T>(db);
     T *pdh0 = data_of<T>(dh0), *pdc0 = data_of<T>(dc0), *pdp = peephole ? data_of<T>(dpeephole) : nullptr;
     const int threads = ThreadPool::instance().num_threads();
     {
@@ -400,14 +407,15 @@ py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& 
                          P ? data_of<T>(dw_hr) : nullptr);
     }
     py::list gradients;
-    for (const py::array& g : {dx, dw_ih, dw_hh, db, dh0, dc0}) gradients.append(g);
+    gradients.append(dx);
+    for (const py::array& g : {dw_ih, dw_hh, db, dh0, dc0}) gradients.append(g);
     if (peephole) gradients.append(dpeephole);
     if (P) gradients.append(dw_hr);
     return py::tuple(gradients);
 }
 
 py::tuple lstm_backward_binding(const py::object& dy_obj, const py::object& dh_n_obj, const py::object& dc_n_obj,
-                                const py::object& cache_obj) {
+                                const py::object& cache_obj, bool input_grad) {
     const LstmCache& cache = require_cache<LstmCache>(cache_obj, "LstmCache", "lstm_forward");
     const LstmDims& d = cache.dims;
     const int64_t P = cache.dtype == DType::f32 ? cache.f32->projection : cache.f64->projection;
@@ -417,8 +425,8 @@ py::tuple lstm_backward_binding(const py::object& dy_obj, const py::object& dh_n
     py::object dh_n = optional_array(dh_n_obj, cache.dtype, "the forward pass", {d.batch, R}, "dh_n",
                                      P ? "(B, P)" : "(B, H)");
     py::object dc_n = optional_array(dc_n_obj, cache.dtype, "the forward pass", {d.batch, d.hidden}, "dc_n", "(B, H)");
-    if (cache.dtype == DType::f32) return backward_typed<float>(*cache.f32, dy, dh_n, dc_n);
-    return backward_typed<double>(*cache.f64, dy, dh_n, dc_n);
+    if (cache.dtype == DType::f32) return backward_typed<float>(*cache.f32, dy, dh_n, dc_n, input_grad);
+    return backward_typed<double>(*cache.f64, dy, dh_n, dc_n, input_grad);
 }
 
 template <typename T>
@@ -466,16 +474,17 @@ py::tuple gru_forward_binding(const py::object& x_obj, const py::object& w_ih_ob
 }
 
 template <typename T>
-py::tuple gru_backward_typed(const GruTrainingRecord<T>& record, const py::object& dy, const py::object& dh_n) {
+py::tuple gru_backward_typed(const GruTrainingRecord<T>& record, const py::object& dy, const py::object& dh_n,
+                             bool input_grad) {
     const LstmDims& d = record.dims;
-    py::array dx = new_array<T>({d.steps, d.batch, d.input});
+    py::object dx = input_grad ? py::object(new_array<T>({d.steps, d.batch, d.input})) : py::none();
     py::array dw_ih = new_array<T>({3 * d.hidden, d.input});
     py::array dw_hh = new_array<T>({3 * d.hidden, d.hidden});
     py::array db_ih = new_array<T>({3 * d.hidden});
     py::array db_hh = new_array<T>({3 * d.hidden});
     py::array dh0 = new_array<T>({d.batch, d.hidden});
     const T *pdy = data_or_null<T>(dy), *pdh_n = data_or_null<T>(dh_n);
-    T *pdx = data_of<T>(dx), *pdw_ih = data_of<T>(dw_ih), *pdw_hh = data_of<T>(dw_hh);
+    T *pdx = mutable_data_or_null<T>(dx), *pdw_ih = data_of<T>(dw_ih), *pdw_hh = data_of<T>(dw_hh);
     T *pdb_ih = data_of<T>(db_ih), *pdb_hh = data_of<T>(db_hh), *pdh0 = data_of<T>(dh0);
     const int threads = ThreadPool::instance().num_threads();
     {
@@ -485,13 +494,14 @@ py::tuple gru_backward_typed(const GruTrainingRecord<T>& record, const py::objec
     return py::make_tuple(dx, dw_ih, dw_hh, db_ih, db_hh, dh0);
 }
 
-py::tuple gru_backward_binding(const py::object& dy_obj, const py::object& dh_n_obj, const py::object& cache_obj) {
+py::tuple gru_backward_binding(const py::object& dy_obj, const py::object& dh_n_obj, const py::object& cache_obj,
+                               bool input_grad) {
     const GruCache& cache = require_cache<GruCache>(cache_obj, "GruCache", "gru_forward");
     const LstmDims& d = cache.dims;
     py::object dy = optional_array(dy_obj, cache.dtype, "the forward pass", {d.steps, d.batch, d.hidden}, "dy", "(T, B, H)");
     py::object dh_n = optional_array(dh_n_obj, cache.dtype, "the forward pass", {d.batch, d.hidden}, "dh_n", "(B, H)");
-    if (cache.dtype == DType::f32) return gru_backward_typed<float>(*cache.f32, dy, dh_n);
-    return gru_backward_typed<double>(*cache.f64, dy, dh_n);
+    if (cache.dtype == DType::f32) return gru_backward_typed<float>(*cache.f32, dy, dh_n, input_grad);
+    return gru_backward_typed<double>(*cache.f64, dy, dh_n, input_grad);
 }
 
 // fast_lstm.PackedLSTM: weights packed once for repeated inference calls and single steps.
@@ -754,6 +764,7 @@ c_t = f * c_{t-1} + i * g; h_t = o * tanh(c_t). NaN and inf propagate as in nump
 The GIL is released while the kernels run.)doc");
 
     m.def("lstm_backward", &lstm_backward_binding, py::arg("dy"), py::arg("dh_n"), py::arg("dc_n"), py::arg("cache"),
+          py::kw_only(), py::arg("input_grad") = true,
           R"doc(Backpropagation through time for a training lstm_forward call.
 
 Arguments (the dtype of the forward pass):
@@ -761,6 +772,8 @@ Arguments (the dtype of the forward pass):
     dh_n: (B, H) gradient w.r.t. h_n, or None.
     dc_n: (B, H) gradient w.r.t. c_n, or None.
     cache: the LstmCache from lstm_forward(..., training=True).
+    input_grad: False skips dx (returned as None): for an input that needs no gradient, such
+        as a first layer's data, it saves the dx = dG W_ih GEMM (1/6 of a training step at D = H).
 
 Returns (dx, dw_ih, dw_hh, db, dh0, dc0) with the shapes of x, w_ih, w_hh, b, h0, c0,
 followed by dpeephole (3, H) when the forward pass had peepholes, then dw_hr (P, H) when it had
@@ -792,13 +805,15 @@ Equations: r = sigmoid(x_t W_ir^T + b_ir + h_{t-1} W_hr^T + b_hr), z likewise,
 n = tanh(x_t W_in^T + b_in + r * (h_{t-1} W_hn^T + b_hn)), h_t = (1 - z) * n + z * h_{t-1}.
 The GIL is released while the kernels run.)doc");
 
-    m.def("gru_backward", &gru_backward_binding, py::arg("dy"), py::arg("dh_n"), py::arg("cache"),
+    m.def("gru_backward", &gru_backward_binding, py::arg("dy"), py::arg("dh_n"), py::arg("cache"), py::kw_only(),
+          py::arg("input_grad") = true,
           R"doc(Backpropagation through time for a training gru_forward call.
 
 Arguments (the dtype of the forward pass):
     dy:   (T, B, H) gradient of the loss w.r.t. y, or None (zeros).
     dh_n: (B, H) gradient w.r.t. h_n, or None.
     cache: the GruCache from gru_forward(..., training=True).
+    input_grad: False skips dx (returned as None), as in lstm_backward.
 
 Returns (dx, dw_ih, dw_hh, db_ih, db_hh, dh0) with the shapes of x, w_ih, w_hh, b_ih, b_hh, h0.)doc");
 

@@ -39,7 +39,8 @@ void gru_forward(const Kernels<T>& kernels, int threads, const LstmDims& dims, c
                  const T* x, const T* w_ih, const T* w_hh, const T* b_ih, const T* b_hh, const T* h0, T* y, T* h_n,
                  GruTrainingRecord<T>* record);
 
-// dy, dh_n may be null (zeros); dy past a sequence's length is ignored and dx there is zero.
+// dx may be null: its GEMM is skipped. dy, dh_n may be null (zeros); dy past a sequence's
+// length is ignored and dx there is zero.
 // Outputs are overwritten, not accumulated.
 template <typename T>
 void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, const T* dh_n, T* dx, T* dw_ih,

@@ -40,8 +40,10 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
         h_prev_buffer = AlignedBuffer<T>(N * H);
         gather_previous_states(rows, h_prev_buffer.data(), recurrent_states, H);
         h_prev_rows = h_prev_buffer.data();
-        dx_buffer = AlignedBuffer<T>(N * D);
-        dx_rows = dx_buffer.data();
+        if (dx) {
+            dx_buffer = AlignedBuffer<T>(N * D);
+            dx_rows = dx_buffer.data();
+        }
     }
 
     // dL/d(pre-activation) of the input and recurrent products, (N, 3H) gate-major, rows ld_dg
@@ -118,7 +120,7 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
             kernels.gemm(grad_w_hh, begin, end, 0, panels_h, workspace);
         }
         split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
-        if (begin < end) {
+        if (dx && begin < end) {
             const GemmArgs<T> grad_x{dgates_x.data(), ld_dg, 1, record.w_ih_packed.data(), dx_rows, D, N, D, NG * H,
                                      false};
             kernels.gemm(grad_x, begin, end, 0, panels_d, workspace);
@@ -129,7 +131,7 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
         std::memset(dw_ih, 0, sizeof(T) * NG * H * D);
         std::memset(dw_hh, 0, sizeof(T) * NG * H * H);
     }
-    if (!dense) scatter_sequence_rows(rows, dx, dx_rows, D);
+    if (!dense && dx) scatter_sequence_rows(rows, dx, dx_rows, D);
     copy_rows(db_ih, H, dbias_x.data(), Hp, NG, H);
     copy_rows(db_hh, H, dbias_h.data(), Hp, NG, H);
     for (int64_t j = 0; j < B; ++j) std::memcpy(dh0 + rows.order[j] * H, dh.data() + j * Hp, sizeof(T) * H);

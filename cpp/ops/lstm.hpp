@@ -116,7 +116,8 @@ template <typename T>
 void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t batch, const T* x_t, const T* h, const T* c,
                T* h_out, T* c_out, bool reverse_blocks);
 
-// dy, dh_n, dc_n may be null (zeros); dy past a sequence's length is ignored and dx there
+// dx may be null: its GEMM is skipped (an input that needs no gradient, such as a first
+// layer's data). dy, dh_n, dc_n may be null (zeros); dy past a sequence's length is ignored and dx there
 // is zero. dpeephole (3, H) is written when the forward pass had peepholes, dw_hr (P, H) when it
 // had a projection. Outputs are overwritten, not accumulated.
 template <typename T>

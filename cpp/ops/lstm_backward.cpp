@@ -114,8 +114,10 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         h_prev_buffer = AlignedBuffer<T>(N * ld_recurrent);
         gather_previous_states(rows, h_prev_buffer.data(), recurrent_states, ld_recurrent);
         h_prev_rows = h_prev_buffer.data();
-        dx_buffer = AlignedBuffer<T>(N * D);
-        dx_rows = dx_buffer.data();
+        if (dx) {
+            dx_buffer = AlignedBuffer<T>(N * D);
+            dx_rows = dx_buffer.data();
+        }
     }
 
     // dL/d(pre-activation), (N, NG*H) gate-major, rows ld_dg apart. They are the A of the per-step
@@ -164,7 +166,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     const int64_t ld_w_ih = deep_w && spread_row_stride(D, sizeof(T)) != D ? ld_w : D;
     const int64_t ld_w_hh = deep_w && spread_row_stride(R, sizeof(T)) != R ? ld_w : R;
     const int64_t ld_x = NG * H >= kSpreadMinDepth ? spread_row_stride(D, sizeof(T)) : D;
-    const bool spread_w = ld_w_ih != D || ld_w_hh != R, spread_x = ld_x != D;
+    const bool spread_w = ld_w_ih != D || ld_w_hh != R, spread_x = dx && ld_x != D;
     AlignedBuffer<T> spread(std::max(spread_w ? NG * H * ld_w : 0, spread_x ? N * ld_x : 0));
     // GEMM rows [begin, end) of `args` into out (row stride ld_out), through `spread` when args.ldc differs.
     auto gemm_rows = [&](GemmArgs<T> args, T* out, int64_t ld_out, int64_t begin, int64_t end, int64_t panels,
@@ -291,7 +293,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         }
         if (spread_w && spread_x) team.sync();  // dx's rows of `spread` are other threads' dW rows
         split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
-        if (begin < end) {
+        if (dx && begin < end) {
             const GemmArgs<T> grad_x{dgates.data(), ld_dg, 1, record.w_ih_packed.data(), dx_rows, ld_x, N, D, NG * H,
                                      false};
             gemm_rows(grad_x, dx_rows, D, begin, end, panels_d, workspace);
@@ -303,7 +305,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         std::memset(dw_hh, 0, sizeof(T) * NG * H * R);
         if (P) std::memset(dw_hr, 0, sizeof(T) * P * H);
     }
-    if (!dense) scatter_sequence_rows(rows, dx, dx_rows, D);
+    if (!dense && dx) scatter_sequence_rows(rows, dx, dx_rows, D);
     if (peephole && dpeephole) copy_rows(dpeephole, H, dpeephole_padded.data(), Hp, 3, H);
     copy_rows(db, H, dbias_padded.data(), Hp, NG, H);
     for (int64_t j = 0; j < B; ++j) {

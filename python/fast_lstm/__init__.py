@@ -6,9 +6,9 @@ type stub (``__init__.pyi``) and ``py.typed`` ship with them (PEP 561).
 Public API
 ----------
 lstm_forward(x, w_ih, w_hh, b, h0=None, c0=None, *, training=False) -> (y, h_n, c_n, cache)
-lstm_backward(dy, dh_n, dc_n, cache) -> (dx, dw_ih, dw_hh, db, dh0, dc0)
+lstm_backward(dy, dh_n, dc_n, cache, *, input_grad=True) -> (dx, dw_ih, dw_hh, db, dh0, dc0)
 gru_forward(x, w_ih, w_hh, b_ih, b_hh, h0=None, *, training=False) -> (y, h_n, cache)
-gru_backward(dy, dh_n, cache) -> (dx, dw_ih, dw_hh, db_ih, db_hh, dh0)
+gru_backward(dy, dh_n, cache, *, input_grad=True) -> (dx, dw_ih, dw_hh, db_ih, db_hh, dh0)
 PackedLSTM(w_ih, w_hh, b): weights packed once; .step(x_t, h, c) for streaming, .forward(x)
 set_num_threads(n), get_num_threads(), isa(), available_isas(), __version__
 buffer_cache_bytes(), empty_buffer_cache(), set_buffer_cache_limit(nbytes), get_buffer_cache_limit():

@@ -75,9 +75,11 @@ def lstm_backward(
     dh_n: Optional[FloatArray],
     dc_n: Optional[FloatArray],
     cache: LstmCache,
-) -> Tuple[FloatArray, ...]:
+    *,
+    input_grad: bool = True,
+) -> Tuple[Optional[FloatArray], ...]:
     """(dx, dw_ih, dw_hh, db, dh0, dc0), then dpeephole when the forward pass had peepholes,
-    then dw_hr when it had a projection."""
+    then dw_hr when it had a projection. dx is None with input_grad=False (its GEMM skipped)."""
 def gru_forward(
     x: FloatArray,
     w_ih: FloatArray,
@@ -94,8 +96,10 @@ def gru_backward(
     dy: Optional[FloatArray],
     dh_n: Optional[FloatArray],
     cache: GruCache,
-) -> Tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
-    """(dx, dw_ih, dw_hh, db_ih, db_hh, dh0)."""
+    *,
+    input_grad: bool = True,
+) -> Tuple[Optional[FloatArray], FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    """(dx, dw_ih, dw_hh, db_ih, db_hh, dh0); dx is None with input_grad=False (its GEMM skipped)."""
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
 def buffer_cache_bytes() -> int: ...

@@ -100,7 +100,7 @@ def _update(model: Sequential, loss: losses_module.Loss, optimizer: optim.Optimi
     prediction = model.forward(x, training=True, lengths=lengths)
     mask = _output_mask(model, prediction)
     value = loss.forward(prediction, y, mask)
-    model.backward(loss.backward())
+    model.backward(loss.backward(), input_grad=False)  # x is data: its gradient is never read
     gradients = model.gradients()
     if clip_value is not None:
         optim.clip_grad_value(gradients, clip_value)

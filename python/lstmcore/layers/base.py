@@ -35,6 +35,9 @@ class Layer:
     uses_lengths = False
     #: whether ``forward(training=True)`` draws random numbers (from ``self.rng``).
     is_random = False
+    #: whether ``backward`` takes ``input_grad=False`` (skip dx, return None); Sequential passes it
+    #: to its first layer, whose input is data.
+    skips_input_grad = False
 
     def __init__(self) -> None:
         self._parameters: Dict[str, Array] = {}

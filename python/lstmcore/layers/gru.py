@@ -82,9 +82,9 @@ class GRU(Recurrent):
         )
         return y, (h_n,), cache
 
-    def _cell_backward(self, dy: Optional[Array], dfinal: Sequence[Optional[Array]], cache: Any
-                       ) -> Tuple[Array, Dict[str, Array], Tuple[Array, ...]]:
-        dx, dw_ih, dw_hh, db_ih, db_hh, dh0 = fast_lstm.gru_backward(dy, dfinal[0], cache)
+    def _cell_backward(self, dy: Optional[Array], dfinal: Sequence[Optional[Array]], cache: Any,
+                       input_grad: bool = True) -> Tuple[Optional[Array], Dict[str, Array], Tuple[Array, ...]]:
+        dx, dw_ih, dw_hh, db_ih, db_hh, dh0 = fast_lstm.gru_backward(dy, dfinal[0], cache, input_grad=input_grad)
         return dx, {"weight_ih": dw_ih, "weight_hh": dw_hh, "bias_ih": db_ih, "bias_hh": db_hh}, (dh0,)
 
     # ---- PyTorch / Keras-style interface ------------------------------------------------------
@@ -112,13 +112,15 @@ class GRU(Recurrent):
             return y, self.h_n  # type: ignore[return-value]
         return y
 
-    def backward(self, dy: Optional[Array], dh_n: Optional[Array] = None) -> Array:
+    def backward(self, dy: Optional[Array], dh_n: Optional[Array] = None, *, input_grad: bool = True
+                 ) -> Optional[Array]:
         """Back-propagate through the most recent ``forward(training=True)``; return dx.
 
         dy has y's shape; dh_n is (S, B, H); either may be None (zeros). Parameter gradients are
         ADDED to ``self.grads``; the gradient of h0 is stored in ``self.dh0`` (S, B, H).
+        ``input_grad=False`` skips dx (returns None), as in ``LSTM.backward``.
         """
-        return self._backprop(dy, {"h": dh_n})
+        return self._backprop(dy, {"h": dh_n}, bool(input_grad))
 
     @overload
     def __call__(self, x: Array, h0: Optional[Array] = ..., *, lengths: Optional[np.ndarray] = ...,

@@ -65,6 +65,7 @@ class Recurrent(Layer):
 
     uses_lengths = True
     is_random = True
+    skips_input_grad = True
     gate_count: int = 0  # rows of W_ih per hidden unit
     state_names: Tuple[str, ...] = ()  # ("h", "c") for an LSTM
     cell_option_names: Tuple[str, ...] = ()  # options forwarded to the kernels, checked by name
@@ -132,9 +133,10 @@ class Recurrent(Layer):
         """x (T, B, D), states (B, H) or None -> y (T, B, H), final states, cache."""
         raise NotImplementedError
 
-    def _cell_backward(self, dy: Optional[Array], dfinal: Sequence[Optional[Array]], cache: Any
-                       ) -> Tuple[Array, Dict[str, Array], Tuple[Array, ...]]:
-        """-> dx (T, B, D), parameter gradients by short name, gradients of the initial states."""
+    def _cell_backward(self, dy: Optional[Array], dfinal: Sequence[Optional[Array]], cache: Any,
+                       input_grad: bool = True) -> Tuple[Optional[Array], Dict[str, Array], Tuple[Array, ...]]:
+        """-> dx (T, B, D) (None when not input_grad), parameter gradients by short name,
+        gradients of the initial states."""
         raise NotImplementedError
 
     def _check_cell_options(self, options: Dict[str, Any]) -> Dict[str, Any]:
@@ -276,7 +278,8 @@ class Recurrent(Layer):
             return None
         return ((self.rng.random(shape) >= rate) / (1.0 - rate)).astype(self.dtype)
 
-    def _backprop(self, dy: Optional[Array], dfinal: Dict[str, Optional[Array]]) -> Array:
+    def _backprop(self, dy: Optional[Array], dfinal: Dict[str, Optional[Array]], input_grad: bool = True
+                  ) -> Optional[Array]:
         record = self._record
         need_record(self, record)
         assert record is not None and self._output_shape is not None
@@ -309,17 +312,21 @@ class Recurrent(Layer):
                 if d_last_hidden is not None and layer == self.num_layers - 1:
                     part = d_last_hidden[:, direction * hidden:(direction + 1) * hidden]
                     d_states[0] = part if d_states[0] is None else d_states[0] + part
-                dx, d_weights, d_initial = self._cell_backward(dy_direction, d_states, record.caches[state])
-                if direction == 1:
-                    dx = reverse_in_length(dx, lengths)
-                d_input = dx if d_input is None else d_input + dx
+                # The bottom layer's dx only when the caller wants the input's gradient.
+                dx, d_weights, d_initial = self._cell_backward(dy_direction, d_states, record.caches[state],
+                                                               input_grad or layer > 0)
+                if dx is not None:
+                    if direction == 1:
+                        dx = reverse_in_length(dx, lengths)
+                    d_input = dx if d_input is None else d_input + dx
                 for name, grad in d_weights.items():
                     self.grads[self._parameter_name(name, state)] += grad
                 for name, grad in zip(self.state_names, d_initial):
                     initial_grads[name][state] = grad
             d_output = d_input
         self.initial_state_grads = initial_grads
-        assert d_output is not None
+        if d_output is None:  # input_grad=False
+            return None
         return np.ascontiguousarray(d_output.transpose(1, 0, 2)) if self.batch_first else d_output
 
     @property

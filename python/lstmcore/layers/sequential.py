@@ -135,8 +135,20 @@ class Sequential(Layer):
         self.output_lengths_ = lengths
         return x
 
-    def backward(self, dy: Array) -> Optional[Array]:
-        for layer in reversed(self.layers):
+    def backward(self, dy: Array, *, input_grad: bool = True) -> Optional[Array]:
+        """Back-propagate through every layer, last to first; return the input's gradient.
+
+        ``input_grad=False`` (as ``fit`` does: the input is data) returns None, and a first layer
+        that can (LSTM, GRU) skips computing it.
+        """
+        for index in reversed(range(len(self.layers))):
+            layer = self.layers[index]
+            if index == 0 and not input_grad:
+                if layer.skips_input_grad:
+                    layer.backward(dy, input_grad=False)  # type: ignore[call-arg]
+                else:
+                    layer.backward(dy)
+                return None
             dy = layer.backward(dy)  # type: ignore[assignment]
             if dy is None:  # below an Embedding there is nothing differentiable
                 return None
