@@ -398,7 +398,8 @@ py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& 
     const bool peephole = record.peephole.size() > 0;
     py::array dpeephole = peephole ? new_array<T>({3, d.hidden}) : py::array();
     const T *pdy = data_or_null<T>(dy), *pdh_n = data_or_null<T>(dh_n), *pdc_n = data_or_null<T>(dc_n);
-    T *pdx = mutable_data_or_null<T>(dx), *pdw_ih = data_of<T>(dw_ih), *pdw_hh = data_of<T>(dw_hh), *pdb = data_of<T>(db);
+    T* pdx = mutable_data_or_null<T>(dx);
+    T *pdw_ih = data_of<T>(dw_ih), *pdw_hh = data_of<T>(dw_hh), *pdb = data_of<T>(db);
     T *pdh0 = data_of<T>(dh0), *pdc0 = data_of<T>(dc0), *pdp = peephole ? data_of<T>(dpeephole) : nullptr;
     const int threads = ThreadPool::instance().num_threads();
     {

@@ -117,9 +117,9 @@ void lstm_step(const LstmPackedWeights<T>& packed, int threads, int64_t batch, c
                T* h_out, T* c_out, bool reverse_blocks);
 
 // dx may be null: its GEMM is skipped (an input that needs no gradient, such as a first
-// layer's data). dy, dh_n, dc_n may be null (zeros); dy past a sequence's length is ignored and dx there
-// is zero. dpeephole (3, H) is written when the forward pass had peepholes, dw_hr (P, H) when it
-// had a projection. Outputs are overwritten, not accumulated.
+// layer's data). dy, dh_n, dc_n may be null (zeros); dy past a sequence's length is ignored
+// and dx there is zero. dpeephole (3, H) is written when the forward pass had peepholes,
+// dw_hr (P, H) when it had a projection. Outputs are overwritten, not accumulated.
 template <typename T>
 void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy, const T* dh_n, const T* dc_n,
                    T* dx, T* dw_ih, T* dw_hh, T* db, T* dh0, T* dc0, T* dpeephole, T* dw_hr);
