@@ -281,6 +281,27 @@ void gemm_block(const GemmArgs<T>& g, int64_t m0, int64_t mc, int64_t k0, int64_
     }
 }
 
+// sums[r] += the sum over k of row r of an A block, for its mc rows: packed ([mc / MR][kc][MR], a
+// last sliver's rows past mc unset) or in place (rows lda apart, contiguous along k). In k order:
+// with the blocks taken in k order, a row's sum is the same whichever thread computes it.
+template <typename T, int MR, bool DIRECT>
+void gemm_add_row_sums(T* sums, const T* a, int64_t lda, int64_t mc, int64_t kc) {
+    for (int64_t r0 = 0; r0 < mc; r0 += MR) {
+        const T* sliver = DIRECT ? a + r0 * lda : a + (r0 / MR) * kc * MR;
+        const int rows = static_cast<int>(gemm_min<T>(MR, mc - r0));
+        T acc[MR] = {};
+        for (int r = 0; r < rows; ++r) acc[r] = sums[r0 + r];
+        if (!DIRECT && rows == MR) {  // the common case, a whole sliver: vectorised across its rows
+            for (int64_t p = 0; p < kc; ++p)
+                for (int r = 0; r < MR; ++r) acc[r] += sliver[p * MR + r];
+        } else {
+            for (int r = 0; r < rows; ++r)
+                for (int64_t p = 0; p < kc; ++p) acc[r] += gemm_a_at<T, MR, DIRECT>(sliver, lda, p, r);
+        }
+        for (int r = 0; r < rows; ++r) sums[r0 + r] = acc[r];
+    }
+}
+
 // B panels of n columns.
 template <typename T, int NV>
 inline int64_t gemm_panels(int64_t n) {
@@ -306,6 +327,7 @@ void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t 
     // for few panels. AVX2's 6 rows keep the rule of Zen 3 (forced onto avx2 on Zen 4, small's
     // forward ran 6% slower packed).
     constexpr int64_t NR = NV * Vec<T>::width;
+    T* row_sums = g.a_row_sums ? g.a_row_sums : also ? also->a_row_sums : nullptr;
     const int64_t panels = panel_end - panel_begin, row_bytes = g.a_row_stride * int64_t(sizeof(T));
     const bool sets_shared = row_bytes % 2048 == 0;
     const bool in_place = MR >= 8 ? panels * NR <= 256 && !sets_shared : panels <= 16 || !sets_shared;
@@ -318,10 +340,12 @@ void gemm_blocked(const GemmArgs<T>& g, int64_t m_begin, int64_t m_end, int64_t 
             const int64_t mc = gemm_min<T>(mc_max, m_end - m0);
             const T* a = g.a + m0 * g.a_row_stride + k0 * g.a_col_stride;
             if (direct) {
+                if (row_sums) gemm_add_row_sums<T, MR, true>(row_sums + m0, a, g.a_row_stride, mc, kc);
                 gemm_block<T, MR, NV, true>(g, m0, mc, k0, kc, a, accumulate, panel_begin, panel_end);
                 if (also) gemm_block<T, MR, NV, true>(*also, m0, mc, k0, kc, a, also_accumulate, 0, also_panels);
             } else {
                 gemm_pack_a<T, MR>(a_workspace, a, g.a_row_stride, g.a_col_stride, mc, kc);
+                if (row_sums) gemm_add_row_sums<T, MR, false>(row_sums + m0, a_workspace, 0, mc, kc);
                 gemm_block<T, MR, NV, false>(g, m0, mc, k0, kc, a_workspace, accumulate, panel_begin, panel_end);
                 if (also)
                     gemm_block<T, MR, NV, false>(*also, m0, mc, k0, kc, a_workspace, also_accumulate, 0, also_panels);

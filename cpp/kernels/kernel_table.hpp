@@ -24,6 +24,9 @@ struct GemmArgs {
     int64_t ldc;
     int64_t m, n, k;
     bool accumulate;  // false: C = A B; true: C += A B
+    // When set, also sums[i] += sum over k of A[i, k], for the rows the call computes, each in k
+    // order (whichever threads split the rows): db = dG^T 1 beside dW = dG^T X.
+    T* a_row_sums = nullptr;
 };
 
 // One forward step of the standard LSTM for all B rows, fused: the recurrent
@@ -93,7 +96,6 @@ struct LstmBackwardStep {
     T* dgates_t;
     const T* peephole;  // (3, Hp) as in the forward step; null: none
     T* dpeephole;       // (3, Hp) accumulated (+=) over rows and steps
-    T* dbias;           // (NG, Hp) accumulated (+=) over rows and steps while dG_t is in registers; null: not
     bool identity_output;
     bool coupled_forget;
 };

@@ -229,9 +229,6 @@ void lstm_backward_step(const LstmBackwardStep<T>& s, int64_t block_begin, int64
             for (int gate = 0; gate < NG; ++gate) {
                 if (units == VL) grads[gate].store(out + gate * s.hidden);
                 else grads[gate].store_partial(out + gate * s.hidden, units);
-                if (!s.dbias) continue;  // summed after the loop (lstm_backward.cpp's rows split)
-                T* db = s.dbias + gate * hp + unit0;
-                (V::load(db) + grads[gate]).store(db);
             }
         }
     }

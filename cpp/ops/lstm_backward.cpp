@@ -1,7 +1,7 @@
-// BPTT driver: per step the fused elementwise gate gradients (db summed in the same pass) and
-// dh_{t-1} = dG_t W_hh (hidden units split across threads, one barrier per step; or, as the
-// forward's rows split, each thread its own batch rows, no barrier per step); after the loop, dW_ih,
-// dW_hh and dx as single GEMMs over all steps.
+// BPTT driver: per step the fused elementwise gate gradients and dh_{t-1} = dG_t W_hh (hidden
+// units split across threads, one barrier per step; or, as the forward's rows split, each thread
+// its own batch rows, no barrier); after the loop, dW_ih, dW_hh (with db) and dx as single GEMMs
+// over all steps.
 //
 // With a projection (h_t = m_t W_hr^T, m_t = o * tanh(c_t), h of P features) each step has two
 // more parts: the step's total dh_t is kept (for dW_hr = dh^T m) and projected back to
@@ -20,35 +20,14 @@
 
 namespace fast_lstm {
 
-// db_sums[gate * Hp + u] += dG's rows of steps [t_low, t_high], for units [unit_begin, unit_end):
-// steps backwards, rows in order, as the units split's elementwise steps add them.
-template <typename T>
-void add_bias_gradient(T* db_sums, const T* dgates, int64_t ld_dg, int64_t B, int64_t H, int64_t Hp, int64_t NG,
-                       int64_t t_high, int64_t t_low, int64_t unit_begin, int64_t unit_end) {
-    for (int64_t t = t_high; t >= t_low; --t)
-        for (int64_t j = 0; j < B; ++j) {
-            const T* row = dgates + (t * B + j) * ld_dg;
-            for (int64_t gate = 0; gate < NG; ++gate)
-                for (int64_t u = unit_begin; u < unit_end; ++u) db_sums[gate * Hp + u] += row[gate * H + u];
-        }
-}
-
 // The rows split of the steps: rows [row_begin, row_end) of a dense batch, every step backwards,
-// the elementwise step then those rows' dh_{t-1} = dG_t W_hh (of dh, dc: (B, Hp) rows). db, a sum
-// over every thread's rows, is added in the units split's order (the kernel's running sum would
-// add them in another): every few steps the threads meet, then each adds those steps' dG for
-// its units [unit_begin, unit_end) while they are still in the caches. Summed once after the
-// loop, from memory, the training step at 2 threads took 1-2% longer (medium, large, small on
-// Zen 5; per-call pairs; 4% at medium between two builds).
+// the elementwise step then those rows' dh_{t-1} = dG_t W_hh (of dh, dc: (B, Hp) rows).
 template <typename T>
-void backward_own_rows(const LstmTrainingRecord<T>& record, const Team& team, int64_t row_begin, int64_t row_end,
-                       const T* dy_rows, T* dh, T* dc, T* dgates, int64_t ld_dg, T* db_sums, int64_t unit_begin,
-                       int64_t unit_end, T* workspace) {
+void backward_own_rows(const LstmTrainingRecord<T>& record, int64_t row_begin, int64_t row_end, const T* dy_rows,
+                       T* dh, T* dc, T* dgates, int64_t ld_dg, T* workspace) {
     const Kernels<T>& kernels = *record.kernels;
     const int64_t B = record.dims.batch, H = record.dims.hidden, Hp = record.hidden_padded, NG = record.gates;
     const int64_t rows = row_end - row_begin;
-    // About 1 MB of dG between meetings: in L3 at the latest when they are added.
-    const int64_t chunk_steps = std::max<int64_t>(1, (int64_t(1) << 20) / (B * ld_dg * int64_t(sizeof(T))));
     const T* cells = record.cell_states.data();  // c_0 rows, then c_t of step t at B + t * B
     LstmBackwardStep<T> step{};
     step.batch = rows;
@@ -61,25 +40,17 @@ void backward_own_rows(const LstmTrainingRecord<T>& record, const Team& team, in
     step.dh = dh_rows;
     step.identity_output = record.identity_output;
     step.coupled_forget = record.coupled_forget;
-    int64_t chunk_high = record.dims.steps - 1;  // the latest step whose dG is not in db yet
     for (int64_t t = record.dims.steps - 1; t >= 0; --t) {
-        if (rows > 0) {  // a thread without rows still meets the others
-            const int64_t at = t * B + row_begin;
-            step.gates_t = record.gate_values.data() + at * record.gate_stride;
-            step.c_t = cells + (B + at) * Hp;
-            step.c_prev = cells + (t == 0 ? row_begin : at) * Hp;
-            step.dgates_t = dgates + at * ld_dg;
-            step.dy_t = dy_rows ? dy_rows + at * H : nullptr;
-            kernels.lstm_backward_step[NG - 3](step, 0, Hp / kernels.vector_width);
-            const GemmArgs<T> recurrent{step.dgates_t, ld_dg, 1, record.w_hh_packed.data(), dh_rows, Hp, rows, H,
-                                        NG * H, false};
-            kernels.gemm(recurrent, 0, rows, 0, ceil_div(H, kernels.gemm_nr), workspace);
-        }
-        if (chunk_high - t + 1 == chunk_steps || t == 0) {
-            team.sync();  // every thread's rows of these steps are done
-            add_bias_gradient(db_sums, dgates, ld_dg, B, H, Hp, NG, chunk_high, t, unit_begin, unit_end);
-            chunk_high = t - 1;
-        }
+        const int64_t at = t * B + row_begin;
+        step.gates_t = record.gate_values.data() + at * record.gate_stride;
+        step.c_t = cells + (B + at) * Hp;
+        step.c_prev = cells + (t == 0 ? row_begin : at) * Hp;
+        step.dgates_t = dgates + at * ld_dg;
+        step.dy_t = dy_rows ? dy_rows + at * H : nullptr;
+        kernels.lstm_backward_step[NG - 3](step, 0, Hp / kernels.vector_width);
+        const GemmArgs<T> recurrent{step.dgates_t, ld_dg, 1, record.w_hh_packed.data(), dh_rows, Hp, rows, H,
+                                    NG * H, false};
+        kernels.gemm(recurrent, 0, rows, 0, ceil_div(H, kernels.gemm_nr), workspace);
     }
 }
 
@@ -131,8 +102,6 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     const T* peephole = record.peephole.size() ? record.peephole.data() : nullptr;
     AlignedBuffer<T> dpeephole_padded(peephole ? 3 * Hp : 0);
     dpeephole_padded.fill_zero();
-    AlignedBuffer<T> dbias_padded(NG * Hp);
-    dbias_padded.fill_zero();
     // dh: the gradient reaching h_{t-1} through the recurrence (B, R), row stride ld_dh; without a
     // projection also what the elementwise step reads, so padded like c.
     const int64_t ld_dh = P ? R : Hp;
@@ -185,6 +154,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     const int64_t b_depth_block_bytes = (D + R) * std::min<int64_t>(N, kernels.gemm_kc) * int64_t(sizeof(T));
     const bool shared_a = !spread_w && b_depth_block_bytes <= (256 << 10);
 
+    std::memset(db, 0, sizeof(T) * NG * H);  // the dW_hh GEMM adds each unit's sum into it
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
         int64_t panel_begin, panel_end;  // of the H hidden units
@@ -196,11 +166,11 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         const int64_t h_begin = h_panel_begin * nr, h_end = std::min(h_panel_end * nr, R);
 
         if (own_rows) {
-            int64_t row_begin, row_end, unit_begin, unit_end;
+            int64_t row_begin, row_end;
             split_range(B, 1, team.size, team.index, &row_begin, &row_end);
-            split_range(H, VL, team.size, team.index, &unit_begin, &unit_end);
-            backward_own_rows(record, team, row_begin, row_end, dy_rows, dh.data(), dc.data(), dgates.data(), ld_dg,
-                              dbias_padded.data(), unit_begin, unit_end, workspace);
+            if (row_begin < row_end)
+                backward_own_rows(record, row_begin, row_end, dy_rows, dh.data(), dc.data(), dgates.data(), ld_dg,
+                                  workspace);
         } else {
             for (int64_t t = T_ - 1; t >= 0; --t) {
                 const int64_t count = rows.count[t], at = rows.offset[t];
@@ -218,7 +188,6 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
                 step.ld_dgates = ld_dg;
                 step.peephole = peephole;
                 step.dpeephole = dpeephole_padded.data();
-                step.dbias = dbias_padded.data();
                 step.identity_output = record.identity_output;
                 step.coupled_forget = record.coupled_forget;
                 if (P) {
@@ -275,8 +244,12 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         if (begin < end) {
             const GemmArgs<T> grad_w_ih{dgates.data(), 1, ld_dg, record.x_packed.data(), dw_ih, ld_w_ih, NG * H, D,
                                         N, false};
+            // db = dG^T 1, summed as the dW_hh GEMM packs dG^T: each unit's sum in row order, the
+            // same at any thread count. Summed in the steps, it cost the rows split a meeting of
+            // the threads every few steps and a pass over dG: on the Intel machine the training
+            // step at 2 threads now takes 3-7% less on long, small and medium (A/B of builds).
             const GemmArgs<T> grad_w_hh{dgates.data(), 1, ld_dg, h_prev_packed.data(), dw_hh, ld_w_hh, NG * H, R,
-                                        N, false};
+                                        N, false, db};
             if (shared_a) {
                 kernels.gemm_shared_a(grad_w_ih, grad_w_hh, begin, end, workspace);
             } else {
@@ -307,7 +280,6 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     }
     if (!dense && dx) scatter_sequence_rows(rows, dx, dx_rows, D);
     if (peephole && dpeephole) copy_rows(dpeephole, H, dpeephole_padded.data(), Hp, 3, H);
-    copy_rows(db, H, dbias_padded.data(), Hp, NG, H);
     for (int64_t j = 0; j < B; ++j) {
         std::memcpy(dh0 + rows.order[j] * R, dh.data() + j * ld_dh, sizeof(T) * R);
         std::memcpy(dc0 + rows.order[j] * H, dc.data() + j * Hp, sizeof(T) * H);
