@@ -19,7 +19,10 @@ struct Tiles {
     static constexpr int lstm_mr = 6;
     static constexpr int gru_mr = 8;
     static constexpr int64_t gemm_kc = 256;
-    static constexpr int64_t gemm_mc = 96;
+    // 132 rows, as on AVX2: the xlarge shape's 128-row step GEMMs are then one block, and its
+    // 16 MB W_ih and W_hh stream once a step instead of twice (at 96). Intel (2 MB L2), 1 thread:
+    // xlarge forward 5% and large training step 5% faster; small, medium and long level.
+    static constexpr int64_t gemm_mc = 132;
 };
 
 #include "kernel_set.hpp"
