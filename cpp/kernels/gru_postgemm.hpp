@@ -103,10 +103,6 @@ void gru_backward_step(const GruBackwardStep<T>& s, int64_t block_begin, int64_t
                     grads_x[gate].store_partial(dx + gate * H, units);
                     grads_h[gate].store_partial(dhh + gate * H, units);
                 }
-                T* db_x = s.dbias_x + gate * hp + unit0;
-                T* db_h = s.dbias_h + gate * hp + unit0;
-                (V::load(db_x) + grads_x[gate]).store(db_x);
-                (V::load(db_h) + grads_h[gate]).store(db_h);
             }
         }
     }

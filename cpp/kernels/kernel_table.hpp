@@ -150,8 +150,6 @@ struct GruBackwardStep {
     T* dh;
     T* dgates_x;
     T* dgates_h;
-    T* dbias_x;  // (3, Hp) accumulated (+=) over rows and steps: db_ih, summed while dG_x is in registers
-    T* dbias_h;  // (3, Hp) likewise db_hh
 };
 
 // out (B, ld_out) += a (B, K) W^T for W (rows, K) row-major, as the caller stores it.

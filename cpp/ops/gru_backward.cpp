@@ -1,7 +1,7 @@
 // GRU BPTT driver, the LSTM's design (lstm_backward.cpp): per step the fused elementwise gate
-// gradients (both biases summed in the same pass), then dh_{t-1} = dh_t * z + dG_h W_hh (hidden
-// units split across threads, one barrier per step); after the loop dW_ih, dW_hh and dx as
-// single GEMMs.
+// gradients, then dh_{t-1} = dh_t * z + dG_h W_hh (hidden units split across threads, one
+// barrier per step); after the loop dW_ih, dW_hh and dx as single GEMMs, the biases' gradients
+// summed as the weight GEMMs pack dG_x^T and dG_h^T.
 #include <cstring>
 #include <functional>
 
@@ -54,9 +54,6 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
     AlignedBuffer<T> dh(B * Hp), h_prev_packed(packed_b_size(N, H, nr));
     AlignedBuffer<T> dh_recurrent(mask ? B * Hp : 0);  // dG_h W_hh before the mask scales it
     dh.fill_zero();
-    AlignedBuffer<T> dbias_x(NG * Hp), dbias_h(NG * Hp);  // db_ih, db_hh, padded like the gates
-    dbias_x.fill_zero();
-    dbias_h.fill_zero();
     if (dh_n)  // sorted; a sequence's row keeps dh_n until its last step
         for (int64_t j = 0; j < B; ++j) std::memcpy(dh.data() + j * Hp, dh_n + rows.order[j] * H, sizeof(T) * H);
 
@@ -65,6 +62,9 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
     threads = lstm_threads_for(threads, dims, panels_h);
     AlignedBuffer<T> a_workspace(threads * kernels.gemm_mc * kernels.gemm_kc);
 
+    // The weight GEMMs add each gate unit's sum over all rows into these (gemm.hpp's a_row_sums).
+    std::memset(db_ih, 0, sizeof(T) * NG * H);
+    std::memset(db_hh, 0, sizeof(T) * NG * H);
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
         int64_t panel_begin, panel_end;
@@ -89,8 +89,6 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
             step.dgates_x = dgates_x.data() + at * ld_dg;
             step.dgates_h = dgates_h.data() + at * ld_dg;
             step.ld_dgates = ld_dg;
-            step.dbias_x = dbias_x.data();
-            step.dbias_h = dbias_h.data();
             if (block_begin < block_end) kernels.gru_backward_step(step, block_begin, block_end);
             team.sync();  // every unit's dG_h is needed by every thread's dh GEMM
             if (panel_begin < panel_end) {
@@ -112,11 +110,13 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
         int64_t begin, end;
         split_range(NG * H, kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (begin < end) {
+            // db_ih = dG_x^T 1 and db_hh = dG_h^T 1, in row order whatever the thread count. Summed
+            // in the step kernel they cost a load, an add and a store per gate and row.
             const GemmArgs<T> grad_w_ih{dgates_x.data(), 1, ld_dg, record.x_packed.data(), dw_ih, D, NG * H, D, N,
-                                        false};
+                                        false, db_ih};
             kernels.gemm(grad_w_ih, begin, end, 0, panels_d, workspace);
             const GemmArgs<T> grad_w_hh{dgates_h.data(), 1, ld_dg, h_prev_packed.data(), dw_hh, H, NG * H, H, N,
-                                        false};
+                                        false, db_hh};
             kernels.gemm(grad_w_hh, begin, end, 0, panels_h, workspace);
         }
         split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
@@ -132,8 +132,6 @@ void gru_backward(int threads, const GruTrainingRecord<T>& record, const T* dy, 
         std::memset(dw_hh, 0, sizeof(T) * NG * H * H);
     }
     if (!dense && dx) scatter_sequence_rows(rows, dx, dx_rows, D);
-    copy_rows(db_ih, H, dbias_x.data(), Hp, NG, H);
-    copy_rows(db_hh, H, dbias_h.data(), Hp, NG, H);
     for (int64_t j = 0; j < B; ++j) std::memcpy(dh0 + rows.order[j] * H, dh.data() + j * Hp, sizeof(T) * H);
 }
 
