@@ -115,9 +115,11 @@ except ImportError:
 IMPLS_FORWARD = ("fast_lstm", "fast_lstm_packed", "torch", "onnxruntime", "numpy")
 IMPLS_TRAIN = ("fast_lstm", "torch")
 IMPLS_STREAM = ("fast_lstm", "fast_lstm_packed", "torch")
-# The machine's limits, timed in the same cells as the LSTMs (see build_sgemm, build_sgemv).
+# The machine's limits, timed in the same cells as the LSTMs (see build_sgemm, build_sgemv,
+# build_products).
 LIMIT_GEMM = "numpy_sgemm"
 LIMIT_STREAM = "numpy_sgemv"
+LIMIT_PRODUCTS = "numpy_products"
 
 
 def peer_for(impl: str) -> Peer:
@@ -130,7 +132,7 @@ def peer_for(impl: str) -> Peer:
         return TORCH
     if impl == "onnxruntime":
         return ORT
-    if impl in ("numpy", LIMIT_GEMM, LIMIT_STREAM):
+    if impl in ("numpy", LIMIT_GEMM, LIMIT_STREAM, LIMIT_PRODUCTS):
         return Peer(impl, np, "", np.__version__)
     raise ValueError(f"unknown implementation {impl!r}")
 
@@ -536,6 +538,54 @@ def build_sgemm(n: int = SGEMM_N) -> Case:
         return np.matmul(a, b, out=out)
 
     return Case(run=run, output=lambda: out, info={"n": n, "numpy_threads": numpy_thread_control()})
+
+
+def build_products(p: Problem, mode: str) -> Case:
+    """numpy float32 matmul doing exactly the matrix products of this shape's LSTM call, and
+    nothing else (no cell update, no bias): the compute limit of the shape itself.  The n=2048
+    sgemm is the limit of a deep, square product; an LSTM's products are as shallow as D and H
+    (64-128 on small and long), and T of them (B rows each) are separate calls.
+
+    forward: X W_ih^T over all T*B rows, then h_t W_hh^T for each step.  train: those, then per
+    step (backwards) dG_t W_hh, and dG^T X, dG^T H_prev, dG W_ih over all rows: the products of
+    a training step, whose FLOPs (3x the forward's) are the ones test_grid.py counts.  The
+    operands are random: only the shapes and the call pattern matter here."""
+    s = p.shape
+    B, T, D, H, N = s.B, s.T, s.D, s.H, s.B * s.T
+    rng = np.random.default_rng(1)
+    x = p.x.reshape(N, D)
+    w_ih_t, w_hh_t = p.w_ih.T, p.w_hh.T  # views: BLAS reads them transposed, no copy
+    h_prev = rng.standard_normal((T, B, H), dtype=np.float32)
+    gates = np.empty((N, 4 * H), dtype=np.float32)
+    step_gates = np.empty((B, 4 * H), dtype=np.float32)
+
+    def forward():
+        np.matmul(x, w_ih_t, out=gates)
+        for t in range(T):
+            np.matmul(h_prev[t], w_hh_t, out=step_gates)
+        return step_gates
+
+    if mode == "forward":
+        return Case(run=forward, output=lambda: step_gates, info={"numpy_threads": numpy_thread_control()})
+
+    d_gates = rng.standard_normal((T, B, 4 * H), dtype=np.float32)
+    d_gates_rows = d_gates.reshape(N, 4 * H)
+    d_gates_t = d_gates_rows.T
+    h_prev_rows = h_prev.reshape(N, H)
+    dh = np.empty((B, H), dtype=np.float32)
+    dw_ih, dw_hh = np.empty((4 * H, D), dtype=np.float32), np.empty((4 * H, H), dtype=np.float32)
+    dx = np.empty((N, D), dtype=np.float32)
+
+    def train():
+        forward()
+        for t in reversed(range(T)):
+            np.matmul(d_gates[t], p.w_hh, out=dh)
+        np.matmul(d_gates_t, x, out=dw_ih)
+        np.matmul(d_gates_t, h_prev_rows, out=dw_hh)
+        np.matmul(d_gates_rows, p.w_ih, out=dx)
+        return dx
+
+    return Case(run=train, output=lambda: dx, info={"numpy_threads": numpy_thread_control()})
 
 
 def build_sgemv(s: Shape = STREAM) -> Case:

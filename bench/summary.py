@@ -5,7 +5,8 @@
 One table per thread count.  Per row (shape, mode): fast_lstm's median time, the spread of its
 rounds (IQR / median), its GFLOP/s (matmul FLOPs, see test_grid.py), that rate as a fraction of
 the numpy sgemm rate timed in the same cell (interleaved with it; the separate sgemm row of the run
-when the cell has none), that sgemm rate, and for each peer present the ratio
+when the cell has none), that sgemm rate, the same for numpy doing the shape's own matrix
+products (lstm_impls.build_products: the limit of the shape), and for each peer present the ratio
 peer median / fast_lstm median (above 1: fast_lstm is faster) with the peer's median beside it.
 Without fast_lstm in the run, the peer cells show each peer's own median and GFLOP/s.  The stream
 row is per step (its benchmark times 100 single-step calls).  The training epochs of a whole model
@@ -24,6 +25,8 @@ import sys
 SHAPE_ORDER = ("tiny", "small", "medium", "large", "xlarge", "long", "stream")
 MODE_ORDER = ("forward", "train", "step")
 PEERS = ("torch", "onnxruntime", "numpy", "numpy_sgemv")
+# The limits timed beside the LSTMs of a cell: a deep sgemm, and the shape's own products.
+LIMITS = ("numpy_sgemm", "numpy_products")
 # Another process using this fraction of the machine while a row was measured spoils the row.
 BUSY_FRACTION = 0.15
 # Mode of test_fit_epoch.py's rows: one training epoch of a whole model, not a kernel call.
@@ -94,7 +97,7 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
     if meta:
         machine = meta.get("machine_info", {})
         cpu = machine.get("cpu", {}).get("brand_raw", machine.get("processor", ""))
-        versions = sorted({f"{e.impl} {e.version}" for e in all_entries if e.impl != "numpy_sgemm"})
+        versions = sorted({f"{e.impl} {e.version}" for e in all_entries if e.impl not in LIMITS})
         out.append(f"Run {meta.get('datetime', '')} on {cpu}; {', '.join(versions)}.")
         out.append("")
 
@@ -103,6 +106,7 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
         sgemm = next((e for e in at if e.impl == "numpy_sgemm" and e.mode == "sgemm"), None)
         # The sgemm timed inside each cell, interleaved with its LSTMs: the limit of that row.
         cell_sgemm = {(e.shape, e.mode): e for e in at if e.impl == "numpy_sgemm" and e.mode != "sgemm"}
+        cell_products = {(e.shape, e.mode): e for e in at if e.impl == "numpy_products"}
         out.append(f"### {threads} thread{'s' if threads > 1 else ''}")
         out.append("")
         if sgemm:
@@ -116,14 +120,15 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
         peers = [p for p in PEERS if any(e.impl == p for e in at)]
         out.append(
             "| shape | mode | fast_lstm ms | IQR | GFLOP/s | of sgemm | sgemm GFLOP/s | "
+            "of products | products GFLOP/s | "
             + " | ".join(f"{p} (ratio, ms)" for p in peers)
             + " |"
         )
-        out.append("|---|---|---:|---:|---:|---:|---:|" + "---:|" * len(peers))
+        out.append("|---|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(peers))
 
         by_row: dict[tuple, dict[str, Entry]] = {}
         for e in at:
-            if e.impl == "numpy_sgemm":
+            if e.impl in LIMITS:
                 continue
             shape = e.shape
             impl = e.impl
@@ -146,19 +151,21 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
             mode_label = "step (per call)" if mode == "step" else mode
             fast = row.get("fast_lstm")
             limit = cell_sgemm.get((shape.removesuffix(" (packed)"), mode), sgemm)
+            products = cell_products.get((shape.removesuffix(" (packed)"), mode))
             if fast:
                 cells = [
                     fmt_ms(fast.median),
                     f"{100 * fast.iqr_fraction:.0f}%",
                     f"{fast.gflops:.1f}" if fast.gflops else "-",
                 ]
-                if limit and fast.gflops:
-                    cells.append(f"{100 * fast.gflops / limit.gflops:.0f}%")
+            else:
+                cells = ["-", "-", "-"]
+            for bound in (limit, products):
+                if fast and fast.gflops and bound and bound.gflops:
+                    cells.append(f"{100 * fast.gflops / bound.gflops:.0f}%")
                 else:
                     cells.append("-")
-            else:
-                cells = ["-", "-", "-", "-"]
-            cells.append(f"{limit.gflops:.0f}" if limit and limit.gflops else "-")
+                cells.append(f"{bound.gflops:.0f}" if bound and bound.gflops else "-")
             for p in peers:
                 e = row.get(p)
                 if e is None:
@@ -174,8 +181,10 @@ def summarize(benchmarks: list[dict], meta: dict | None = None) -> str:
             "Ratio = peer median / fast_lstm median (above 1: fast_lstm is faster); the "
             "implementations of a row were timed in interleaved blocks, so they saw the same "
             "drift of the machine. IQR: spread of fast_lstm's rounds, relative to its median. "
-            "GFLOP/s counts matmul FLOPs only; of sgemm: against the sgemm timed in the same "
-            "blocks (its rate in the next column)."
+            "GFLOP/s counts matmul FLOPs only; of sgemm: against the sgemm (n = 2048) timed in "
+            "the same blocks (its rate in the next column); of products: against numpy doing "
+            "this shape's own matrix products (the same FLOPs, no cell update), also in those "
+            "blocks."
         )
         if any_busy:
             out.append(

@@ -3,8 +3,9 @@
   python -m pytest bench --benchmark-only [--quick] [-m SHAPE] --benchmark-json=results.json
   python bench/summary.py results.json
 
-A cell is one shape, mode and thread count.  The implementations of a cell, and numpy's sgemm (the
-limit; numpy's sgemv for the stream), are timed together in interleaved blocks (interleave.py), so
+A cell is one shape, mode and thread count.  The implementations of a cell, numpy's sgemm (the
+limit; numpy's sgemv for the stream) and numpy doing the shape's own matrix products (the limit
+of the shape, lstm_impls.build_products) are timed together in interleaved blocks (interleave.py), so
 that their ratios hold on a machine whose speed drifts.  Every benchmark records in extra_info:
 impl, shape, mode, B, T, D, H, threads and flops (matmul FLOPs: forward 2*B*T*4H*(D+H), training
 step 3x), and is grouped by "shape mode threads", so pytest-benchmark's own table puts the
@@ -30,7 +31,7 @@ def _grid_params():
     for shape in GRID.values():
         for mode in lstm_impls.MODES:
             impls = lstm_impls.IMPLS_FORWARD if mode == "forward" else lstm_impls.IMPLS_TRAIN
-            for impl in (*impls, lstm_impls.LIMIT_GEMM):
+            for impl in (*impls, lstm_impls.LIMIT_GEMM, lstm_impls.LIMIT_PRODUCTS):
                 params.append(
                     pytest.param(
                         shape,
@@ -59,6 +60,8 @@ def test_lstm(interleaved, threads, shape, mode, impl):
         _skip_if_absent(impl, threads)
         if impl == lstm_impls.LIMIT_GEMM:
             return lstm_impls.build_sgemm()
+        if impl == lstm_impls.LIMIT_PRODUCTS:
+            return lstm_impls.build_products(lstm_impls.problem(shape), mode)
         case = lstm_impls.BUILDERS[impl](lstm_impls.problem(shape), mode, threads)
         with case.context():
             y = np.asarray(case.output())
