@@ -149,6 +149,15 @@ def numpy_thread_control() -> str:
     return "OPENBLAS_NUM_THREADS=" + os.environ.get("OPENBLAS_NUM_THREADS", "<unset>")
 
 
+def unavailable_reason(impl: str, threads: int) -> str:
+    """Why `impl` cannot be timed at `threads` here ("" when it can): its peer is missing, or
+    numpy's BLAS cannot be set to that thread count (numpy_skip_reason)."""
+    peer = peer_for(impl)
+    if not peer.available:
+        return peer.reason
+    return numpy_skip_reason(threads) if peer.module is np else ""
+
+
 def numpy_skip_reason(threads: int) -> str:
     """Why numpy's rows cannot run at `threads` here ("" when they can).  Without threadpoolctl
     numpy's BLAS keeps the thread count it started with: OPENBLAS_NUM_THREADS (or
@@ -544,20 +553,29 @@ def build_products(p: Problem, mode: str) -> Case:
     """numpy float32 matmul doing exactly the matrix products of this shape's LSTM call, and
     nothing else (no cell update, no bias): the compute limit of the shape itself.  The n=2048
     sgemm is the limit of a deep, square product; an LSTM's products are as shallow as D and H
-    (64-128 on small and long), and T of them (B rows each) are separate calls.
+    (64-128 on small and long), and T of them (B rows each) are separate calls."""
+    return build_matrix_products(p.x, p.w_ih, p.w_hh, mode)
+
+
+def build_matrix_products(x_steps: np.ndarray, w_ih: np.ndarray, w_hh: np.ndarray, mode: str) -> Case:
+    """The matrix products of a recurrent layer of G gates (w_ih (G*H, D), w_hh (G*H, H); G = 4
+    for the LSTM, 3 for the GRU) over x_steps (T, B, D), timed by build_products and the GRU's
+    cells.
 
     forward: X W_ih^T over all T*B rows, then h_t W_hh^T for each step.  train: those, then per
     step (backwards) dG_t W_hh, and dG^T X, dG^T H_prev, dG W_ih over all rows: the products of
-    a training step, whose FLOPs (3x the forward's) are the ones test_grid.py counts.  The
-    operands are random: only the shapes and the call pattern matter here."""
-    s = p.shape
-    B, T, D, H, N = s.B, s.T, s.D, s.H, s.B * s.T
+    a training step, whose FLOPs (3x the forward's) are the ones the suite counts.  The
+    operands other than x and the weights are random: only the shapes and the call pattern
+    matter here."""
+    T, B, D = x_steps.shape
+    G, H = w_ih.shape[0], w_hh.shape[1]  # G = gates * H
+    N = B * T
     rng = np.random.default_rng(1)
-    x = p.x.reshape(N, D)
-    w_ih_t, w_hh_t = p.w_ih.T, p.w_hh.T  # views: BLAS reads them transposed, no copy
+    x = x_steps.reshape(N, D)
+    w_ih_t, w_hh_t = w_ih.T, w_hh.T  # views: BLAS reads them transposed, no copy
     h_prev = rng.standard_normal((T, B, H), dtype=np.float32)
-    gates = np.empty((N, 4 * H), dtype=np.float32)
-    step_gates = np.empty((B, 4 * H), dtype=np.float32)
+    gates = np.empty((N, G), dtype=np.float32)
+    step_gates = np.empty((B, G), dtype=np.float32)
 
     def forward():
         np.matmul(x, w_ih_t, out=gates)
@@ -568,21 +586,21 @@ def build_products(p: Problem, mode: str) -> Case:
     if mode == "forward":
         return Case(run=forward, output=lambda: step_gates, info={"numpy_threads": numpy_thread_control()})
 
-    d_gates = rng.standard_normal((T, B, 4 * H), dtype=np.float32)
-    d_gates_rows = d_gates.reshape(N, 4 * H)
+    d_gates = rng.standard_normal((T, B, G), dtype=np.float32)
+    d_gates_rows = d_gates.reshape(N, G)
     d_gates_t = d_gates_rows.T
     h_prev_rows = h_prev.reshape(N, H)
     dh = np.empty((B, H), dtype=np.float32)
-    dw_ih, dw_hh = np.empty((4 * H, D), dtype=np.float32), np.empty((4 * H, H), dtype=np.float32)
+    dw_ih, dw_hh = np.empty((G, D), dtype=np.float32), np.empty((G, H), dtype=np.float32)
     dx = np.empty((N, D), dtype=np.float32)
 
     def train():
         forward()
         for t in reversed(range(T)):
-            np.matmul(d_gates[t], p.w_hh, out=dh)
+            np.matmul(d_gates[t], w_hh, out=dh)
         np.matmul(d_gates_t, x, out=dw_ih)
         np.matmul(d_gates_t, h_prev_rows, out=dw_hh)
-        np.matmul(d_gates_rows, p.w_ih, out=dx)
+        np.matmul(d_gates_rows, w_ih, out=dx)
         return dx
 
     return Case(run=train, output=lambda: dx, info={"numpy_threads": numpy_thread_control()})

@@ -45,13 +45,9 @@ def _grid_params():
 
 
 def _skip_if_absent(impl: str, threads: int):
-    peer = lstm_impls.peer_for(impl)
-    if not peer.available:
-        pytest.skip(peer.reason)
-    numpy_reason = lstm_impls.numpy_skip_reason(threads) if peer.module is np else ""
-    if numpy_reason:
-        pytest.skip(numpy_reason)
-    return peer
+    reason = lstm_impls.unavailable_reason(impl, threads)
+    if reason:
+        pytest.skip(reason)
 
 
 @pytest.mark.parametrize(("shape", "mode", "impl"), _grid_params())

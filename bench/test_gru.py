@@ -6,6 +6,9 @@
 Rows appear in the summary as shape "<name> gru". FLOPs are the GRU's matmul FLOPs,
 2*B*T*3H*(D+H) forward and 3x that for a training step (forward + backward of sum(y) with
 respect to x, both weights, both biases and h0), so GFLOP/s and "of sgemm" read as for the LSTM.
+As in the LSTM's cells, numpy's n=2048 sgemm and numpy doing the cell's own matrix products
+(lstm_impls.build_matrix_products, three gates) are timed beside the GRUs: "of sgemm" and "of
+products" in the summary.
 Issue 3's target: at least as fast as torch.nn.GRU on the GEMM-bound shapes, 3x on tiny.
 Before timing, each implementation's y is checked against a numpy GRU (untimed).
 """
@@ -21,6 +24,7 @@ import lstm_impls
 from lstm_impls import GRID
 
 IMPLS = ("fast_lstm", "torch")
+LIMITS = (lstm_impls.LIMIT_GEMM, lstm_impls.LIMIT_PRODUCTS)
 RTOL, ATOL = 1e-3, 1e-4
 
 
@@ -112,16 +116,21 @@ def _params():
     return [
         pytest.param(shape, mode, impl, id=f"gru-{shape.name}-{mode}-{impl}",
                      marks=[pytest.mark.gru, getattr(pytest.mark, shape.name), getattr(pytest.mark, mode)])
-        for shape in GRID.values() for mode in lstm_impls.MODES for impl in IMPLS
+        for shape in GRID.values() for mode in lstm_impls.MODES for impl in (*IMPLS, *LIMITS)
     ]
 
 
 @pytest.mark.parametrize(("shape", "mode", "impl"), _params())
 def test_gru(interleaved, threads, shape, mode, impl):
     def build_case(impl):
-        peer = lstm_impls.peer_for(impl)
-        if not peer.available:
-            pytest.skip(peer.reason)
+        reason = lstm_impls.unavailable_reason(impl, threads)
+        if reason:
+            pytest.skip(reason)
+        if impl == lstm_impls.LIMIT_GEMM:
+            return lstm_impls.build_sgemm()
+        if impl == lstm_impls.LIMIT_PRODUCTS:
+            x, w_ih, w_hh = gru_problem(shape)[:3]
+            return lstm_impls.build_matrix_products(x, w_ih, w_hh, mode)
         case = BUILDERS[impl](shape, mode)
         with case.context():
             y = np.asarray(case.output())
@@ -137,5 +146,6 @@ def test_gru(interleaved, threads, shape, mode, impl):
         mode=mode,
         **shape.dims(),
         threads=threads,
-        flops=gru_flops(shape) * lstm_impls.mode_flops_factor(mode),
+        flops=2 * lstm_impls.SGEMM_N**3 if impl == lstm_impls.LIMIT_GEMM
+        else gru_flops(shape) * lstm_impls.mode_flops_factor(mode),
     )
