@@ -17,13 +17,24 @@ namespace fast_lstm {
 
 int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks) {
     // Below ~20 kFLOP per step (B=1, D=H=32) the per-step barrier costs what the second core
-    // gives. Above it a second core pays even for one sequence: each core then streams half
-    // of W_hh per step (at D=H=64, B=1: a 64 KB L2 stream becomes two 32 KB ones).
+    // gives. Above it a second core pays even for one sequence where a barrier is cheap: each
+    // core then streams half of W_hh per step (at D=H=64, B=1: a 64 KB L2 stream becomes two
+    // 32 KB ones); Zen 3 and Zen 4 ran the tiny shape's forward (65 kFLOP a step) 1.2-1.25x
+    // faster at 2 threads (bench runs BH, BR, BS). Where a barrier costs more, the step must be
+    // larger to pay for it: on the Intel machine (a wait ~0.36 us) the tiny forward ran 1.3-2x
+    // slower at 2 threads than at 1 (runs CK, CL); B=4 at D=H=64 (262 kFLOP) ran the same, B=1
+    // at D=H=128 (262 kFLOP) 1.2x faster (a diagnostic A/B, session 34). 400 FLOP per ns of a
+    // wait puts that machine's line at ~145 kFLOP and keeps 2 threads for the tiny shape where
+    // a wait is under ~0.16 us.
     const int64_t step_flops = 2 * dims.batch * 4 * dims.hidden * (dims.hidden + dims.input);
     if (step_flops < 20000) return 1;
     int threads = requested;
     if (threads > hidden_blocks) threads = static_cast<int>(hidden_blocks);
     if (threads < 2) return 1;
+    constexpr double flops_per_wait_ns = 400;
+    constexpr int64_t never_barrier_bound = int64_t(1) << 20;  // no wait on record costs 2.6 us
+    if (step_flops < never_barrier_bound && step_flops < flops_per_wait_ns * ThreadPool::instance().barrier_wait_ns())
+        return 1;
     // The workers sleep from 0.1 ms after a region. Waking them took 0.1-0.5 ms on a virtual
     // machine whose idle CPU had halted: a tiny-shape call (B=1, T=100, D=H=64: 6.5 MFLOP,
     // 0.18 ms alone) at 2 threads ran 2.7-3.8x slower after a 1 ms pause than back to back.

@@ -136,6 +136,26 @@ void ThreadPool::wake_workers(int threads) {
     std::this_thread::yield();
 }
 
+double ThreadPool::barrier_wait_ns() {
+    const double known = barrier_wait_ns_.load(std::memory_order_acquire);
+    if (known >= 0) return known;
+    constexpr int runs = 5, waits = 64;
+    double least = -1.0;
+    run(2, [&](const Team& team) {
+        if (team.size < 2) return;  // run() found the pool busy and gave this job one thread
+        for (int r = 0; r < runs; ++r) {
+            team.sync();  // both members here: the first run also absorbs a worker's wake-up
+            const auto start = std::chrono::steady_clock::now();
+            for (int i = 0; i < waits; ++i) team.sync();
+            const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
+            if (team.index == 0 && (least < 0 || took.count() / waits < least)) least = took.count() / waits;
+        }
+    });
+    if (least < 0) return 0.0;
+    barrier_wait_ns_.store(least, std::memory_order_release);
+    return least;
+}
+
 // A worker spins for the next region before it sleeps: a sequence of calls (a stream of single
 // steps, a layer per call) then costs no futex wake-up per call, about 5-10 us, which is the
 // whole of a small step's time. 0.1 ms, or after a longer share of a region 1/8 of its time up

@@ -63,6 +63,12 @@ class ThreadPool {
     // spin for the next region as after one of their own. For a caller that runs this call alone.
     void wake_workers(int threads);
 
+    // Nanoseconds a wait at a 2-member barrier costs on this machine, both members spinning on
+    // their own cores: the least of a few timed runs of back-to-back waits, measured at the
+    // first call (~0.1 ms) and kept. 0 when it could not be measured (the pool busy with another
+    // caller's region); a later call tries again.
+    double barrier_wait_ns();
+
   private:
     ThreadPool();
     void ensure_workers(int count);
@@ -80,6 +86,7 @@ class ThreadPool {
     std::atomic<int> caller_core_{-1};  // where run() or wake_workers() was called, -1: unknown
     std::atomic<int> pending_{0};
     std::atomic<uint64_t> generation_{0};
+    std::atomic<double> barrier_wait_ns_{-1.0};  // < 0: not measured yet
     std::atomic<int> started_{0};   // workers created
     std::atomic<int> sleeping_{0};  // workers waiting on wake_
     std::atomic<bool> woken_{false};  // wake_workers() called, its workers not yet up
