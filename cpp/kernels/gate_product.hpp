@@ -24,8 +24,10 @@ __attribute__((noinline)) void gate_product_rows(Vec<T> (&acc)[R][NG], const T* 
                                             int64_t depth, bool descending = false) {
     using V = Vec<T>;
     constexpr int VL = V::width;
-    V sum[R][NG];
+    V sum[R][NG];  // in registers: every loop over it is unrolled (else it lives on the stack)
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
         for (int g = 0; g < NG; ++g) sum[r][g] = acc[r][g];
     // Each weight vector is loaded once for all R rows (else: R loads per vector). Held in
     // registers: all NG weight vectors and one broadcast (R * NG + NG + 1), or all R broadcasts
@@ -52,7 +54,9 @@ __attribute__((noinline)) void gate_product_rows(Vec<T> (&acc)[R][NG], const T* 
         }
     };
     for_each_depth(depth, descending, add_term);
+#pragma GCC unroll 8
     for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
         for (int g = 0; g < NG; ++g) acc[r][g] = sum[r][g];
 }
 
@@ -63,6 +67,7 @@ __attribute__((noinline)) void gate_product_one_row(Vec<T> (&acc)[1][NG], const 
     using V = Vec<T>;
     constexpr int VL = V::width;
     V even[NG], odd[NG];
+#pragma GCC unroll 8
     for (int g = 0; g < NG; ++g) {
         even[g] = acc[0][g];
         odd[g] = V::zero();
@@ -79,6 +84,7 @@ __attribute__((noinline)) void gate_product_one_row(Vec<T> (&acc)[1][NG], const 
         const V a0 = V::broadcast(row[k]);
         for (int g = 0; g < NG; ++g) even[g] = fma(a0, V::load(w + (k * NG + g) * VL), even[g]);
     }
+#pragma GCC unroll 8
     for (int g = 0; g < NG; ++g) acc[0][g] = even[g] + odd[g];
 }
 
@@ -91,8 +97,10 @@ __attribute__((noinline)) void gate_product_blocks(Vec<T> (&acc)[NB][NG], const 
                                               int64_t block_stride, int64_t depth, bool descending = false) {
     using V = Vec<T>;
     constexpr int VL = V::width;
-    V sum[NB][NG];
+    V sum[NB][NG];  // in registers, as in gate_product_rows
+#pragma GCC unroll 8
     for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 8
         for (int g = 0; g < NG; ++g) sum[b][g] = acc[b][g];
     const auto add_term = [&](int64_t k) __attribute__((always_inline)) {
         const V a = V::broadcast(row[k]);
@@ -101,7 +109,9 @@ __attribute__((noinline)) void gate_product_blocks(Vec<T> (&acc)[NB][NG], const 
                 sum[b][g] = fma(a, V::load(w + b * block_stride + (k * NG + g) * VL), sum[b][g]);
     };
     for_each_depth(depth, descending, add_term);
+#pragma GCC unroll 8
     for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 8
         for (int g = 0; g < NG; ++g) acc[b][g] = sum[b][g];
 }
 

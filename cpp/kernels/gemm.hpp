@@ -110,6 +110,45 @@ inline T gemm_a_at(const T* a, int64_t lda, int64_t p, int r) {
     return DIRECT ? a[r * lda + p] : a[p * MR + r];
 }
 
+// C tile [MR x NV*VL] = acc, or += acc; a last panel's tile only its first n_valid columns.
+// Every loop over a tile's accumulators is unrolled (here and where they are zeroed), so each
+// index is a constant and the tile stays in registers. With a loop gcc would not unroll (the
+// partial panel's early exit) the whole tile went through the stack: 24 stores and 24 loads per
+// microkernel call, 1-3% of a forward.
+template <typename T, int MR, int NV>
+__attribute__((always_inline)) inline void gemm_store_tile(Vec<T> (&acc)[MR][NV], T* c, int64_t ldc,
+                                                          bool accumulate, int64_t n_valid) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    if (n_valid == NV * VL) {
+        if (accumulate) {
+#pragma GCC unroll 32
+            for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+                for (int j = 0; j < NV; ++j) (acc[r][j] + V::load(c + r * ldc + j * VL)).store(c + r * ldc + j * VL);
+        } else {
+#pragma GCC unroll 32
+            for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+                for (int j = 0; j < NV; ++j) acc[r][j].store(c + r * ldc + j * VL);
+        }
+        return;
+    }
+    int lanes[NV];  // of each vector of a row, the same in every row
+    for (int j = 0; j < NV; ++j) {
+        const int64_t left = n_valid - j * VL;
+        lanes[j] = left <= 0 ? 0 : static_cast<int>(gemm_min<T>(VL, left));
+    }
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) {
+            if (lanes[j] == 0) continue;
+            T* out = c + r * ldc + j * VL;
+            (accumulate ? acc[r][j] + V::load_partial(out, lanes[j]) : acc[r][j]).store_partial(out, lanes[j]);
+        }
+}
+
 // C tile [MR x NV*VL] (+)= A sliver [K][MR] * B panel [K][NV*VL]; a last panel stores only
 // its n_valid columns. With PREFETCH_B, b_next (the next panel's B, same k range) is asked for
 // into L2, a row of it per k, as this panel's is read.
@@ -120,7 +159,9 @@ inline void gemm_microkernel(int64_t k, const T* a_sliver, int64_t lda, const T*
     constexpr int VL = V::width;
     constexpr int NR = NV * VL;
     V acc[MR][NV];
+#pragma GCC unroll 32
     for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 4
         for (int j = 0; j < NV; ++j) acc[r][j] = V::zero();
     // The C tile's rows lie a row of C apart, often outside the caches (a step's C is its
     // projected inputs, MBs): ask for them now so the stores after the k loop do not wait.
@@ -141,22 +182,7 @@ inline void gemm_microkernel(int64_t k, const T* a_sliver, int64_t lda, const T*
         }
     }
 
-    if (n_valid == NR) {
-        for (int r = 0; r < MR; ++r)
-            for (int j = 0; j < NV; ++j) {
-                T* out = c + r * ldc + j * VL;
-                (accumulate ? acc[r][j] + V::load(out) : acc[r][j]).store(out);
-            }
-        return;
-    }
-    for (int r = 0; r < MR; ++r)
-        for (int j = 0; j < NV; ++j) {
-            const int64_t cols = gemm_min<T>(VL, n_valid - j * VL);
-            if (cols <= 0) break;
-            T* out = c + r * ldc + j * VL;
-            const int n = static_cast<int>(cols);
-            (accumulate ? acc[r][j] + V::load_partial(out, n) : acc[r][j]).store_partial(out, n);
-        }
+    gemm_store_tile<T, MR, NV>(acc, c, ldc, accumulate, n_valid);
 }
 
 // The last sliver when it has ROWS < MR valid rows (a batch of 1 in the backward dh GEMM, the
@@ -170,8 +196,11 @@ inline void gemm_edge_kernel(int64_t k, const T* a_sliver, int64_t lda, const T*
     constexpr int VL = V::width;
     constexpr int NR = NV * VL;
     V acc[PANELS][ROWS][NV];
+#pragma GCC unroll 32
     for (int q = 0; q < PANELS; ++q)
+#pragma GCC unroll 32
         for (int r = 0; r < ROWS; ++r)
+#pragma GCC unroll 4
             for (int j = 0; j < NV; ++j) acc[q][r][j] = V::zero();
     for (int64_t p = 0; p < k; ++p) {
         for (int r = 0; r < ROWS; ++r) {
@@ -181,19 +210,8 @@ inline void gemm_edge_kernel(int64_t k, const T* a_sliver, int64_t lda, const T*
                     acc[q][r][j] = fma(a, V::load(b_panels + q * panel_stride + p * NR + j * VL), acc[q][r][j]);
         }
     }
-    for (int q = 0; q < PANELS; ++q)
-        for (int r = 0; r < ROWS; ++r)
-            for (int j = 0; j < NV; ++j) {
-                const int64_t cols = gemm_min<T>(VL, n_valid[q] - j * VL);
-                if (cols <= 0) break;
-                T* out = c + r * ldc + q * NR + j * VL;
-                if (cols == VL) {
-                    (accumulate ? acc[q][r][j] + V::load(out) : acc[q][r][j]).store(out);
-                } else {
-                    const int n = static_cast<int>(cols);
-                    (accumulate ? acc[q][r][j] + V::load_partial(out, n) : acc[q][r][j]).store_partial(out, n);
-                }
-            }
+#pragma GCC unroll 32
+    for (int q = 0; q < PANELS; ++q) gemm_store_tile<T, ROWS, NV>(acc[q], c + q * NR, ldc, accumulate, n_valid[q]);
 }
 
 // The most panels, a power of two, whose ROWS-row tiles hold no more accumulators than the full
