@@ -114,7 +114,7 @@ inline T gemm_a_at(const T* a, int64_t lda, int64_t p, int r) {
 // Every loop over a tile's accumulators is unrolled (here and where they are zeroed), so each
 // index is a constant and the tile stays in registers. With a loop gcc would not unroll (the
 // partial panel's early exit) the whole tile went through the stack: 24 stores and 24 loads per
-// microkernel call, 1-3% of a forward.
+// microkernel call (removing it: 0.5-3.6% faster calls in an A/B on the Intel machine).
 template <typename T, int MR, int NV>
 __attribute__((always_inline)) inline void gemm_store_tile(Vec<T> (&acc)[MR][NV], T* c, int64_t ldc,
                                                           bool accumulate, int64_t n_valid) {
