@@ -24,9 +24,10 @@ class SpinBarrier {
     // Where `member` runs now (see wait); members note it when their job starts.
     void note_cpu(int member);
     void wait(int member);
+    // Whether a member other than `member` last noted `cpu` (the scheduler put both on it).
+    bool other_member_on_cpu(int member, int cpu) const;
 
   private:
-    bool other_member_on_cpu(int member, int cpu) const;
 
     const int threads_;
     std::atomic<int> arrived_{0};
@@ -64,9 +65,9 @@ class ThreadPool {
     void wake_workers(int threads);
 
     // Nanoseconds a wait at a 2-member barrier costs on this machine, both members spinning on
-    // their own cores: the least of a few timed runs of back-to-back waits, measured at the
-    // first call (~0.1 ms) and kept. 0 when it could not be measured (the pool busy with another
-    // caller's region); a later call tries again.
+    // their own cores: the least of a few timed runs of back-to-back waits (~0.1 ms), kept for a
+    // second. A run with both members on one CPU is used by its call only; 0 when it could not
+    // be measured (the pool busy with another caller's region) and nothing is kept.
     double barrier_wait_ns();
 
   private:
@@ -87,6 +88,7 @@ class ThreadPool {
     std::atomic<int> pending_{0};
     std::atomic<uint64_t> generation_{0};
     std::atomic<double> barrier_wait_ns_{-1.0};  // < 0: not measured yet
+    std::atomic<int64_t> barrier_measured_at_{0};  // steady_clock ticks
     std::atomic<int> started_{0};   // workers created
     std::atomic<int> sleeping_{0};  // workers waiting on wake_
     std::atomic<bool> woken_{false};  // wake_workers() called, its workers not yet up
