@@ -28,7 +28,6 @@ class SpinBarrier {
     bool other_member_on_cpu(int member, int cpu) const;
 
   private:
-
     const int threads_;
     std::atomic<int> arrived_{0};
     std::atomic<uint32_t> phase_{0};
@@ -66,8 +65,8 @@ class ThreadPool {
 
     // Nanoseconds a wait at a 2-member barrier costs on this machine, both members spinning on
     // their own cores: the least of a few timed runs of back-to-back waits (~0.1 ms), kept for a
-    // second. A run with both members on one CPU is used by its call only; 0 when it could not
-    // be measured (the pool busy with another caller's region) and nothing is kept.
+    // second. A run with both members on one CPU is used by its call only. When it cannot be
+    // measured (the pool busy with another caller's region): the kept value, else 0.
     double barrier_wait_ns();
 
   private:
