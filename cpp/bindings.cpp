@@ -898,6 +898,12 @@ inference.)doc")
           py::arg("name"),
           "Test hook: how threads share an LSTM forward, inference or training ('units' of every step, 'rows'\n"
           "wherever the driver can split them, or 'auto' by shape); returns the previous choice.");
+    m.def("_allow_carried_projection", [](bool allow) { return allow_carried_projection(allow); },
+          py::arg("allow"),
+          "Test hook: whether a batch of one's steps project later steps inside their tiles (True,\n"
+          "the default) or the window's GEMM projects every row (False); returns the previous setting.");
+    m.def("_carried_projection_tiles", &carried_projection_tiles,
+          "Test hook: projection tiles that batch-of-one steps have computed since import.");
     m.def("_sigmoid", [](const py::object& x) { return elementwise(x, false); }, py::arg("x"),
           "Test hook: the SIMD sigmoid of the active path, elementwise.");
     m.def("_tanh", [](const py::object& x) { return elementwise(x, true); }, py::arg("x"),

@@ -115,6 +115,75 @@ __attribute__((noinline)) void gate_product_blocks(Vec<T> (&acc)[NB][NG], const 
         for (int g = 0; g < NG; ++g) acc[b][g] = sum[b][g];
 }
 
+// gate_product_blocks, carrying along a C tile of another product (a CarriedTile): per k of
+// the gate product also one k of c[r] (TR rows x NV vectors) += a[r][k] * b_panel row k. A
+// single row's product waits on W_hh from L2 (the tiny shape's 64 KB against a 32 KB L1) with
+// the FMA units half idle; the tile's FMAs fill them. Each C value is one FMA chain over k
+// from zero, ascending, then stored: as the GEMM microkernel computes it (for depths within
+// one of its k blocks), so the bits do not depend on which of the two computed a tile.
+template <typename T>
+struct CarriedTile {
+    const T* a;        // TR rows, lda apart, contiguous along k
+    int64_t lda;
+    const T* b_panel;  // [depth][NV * VL], a GEMM B panel
+    int64_t depth;
+    T* c;              // TR rows, ldc apart, NV * VL columns
+    int64_t ldc;
+};
+
+template <typename T, int NB, int NG, int TR, int NV>
+__attribute__((noinline)) void gate_product_blocks_carrying(Vec<T> (&acc)[NB][NG], const T* row, const T* w,
+                                                            int64_t block_stride, int64_t depth, bool descending,
+                                                            const CarriedTile<T>& tile) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    V sum[NB][NG];  // in registers, as in gate_product_rows
+    V carried[TR][NV];
+#pragma GCC unroll 8
+    for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 8
+        for (int g = 0; g < NG; ++g) sum[b][g] = acc[b][g];
+#pragma GCC unroll 16
+    for (int r = 0; r < TR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) carried[r][v] = V::zero();
+    // Every loop unrolled: with the tile's 16 more accumulators gcc left them on the stack.
+    const auto add_term = [&](int64_t k) __attribute__((always_inline)) {
+        const V a = V::broadcast(row[k]);
+#pragma GCC unroll 8
+        for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 8
+            for (int g = 0; g < NG; ++g)
+                sum[b][g] = fma(a, V::load(w + b * block_stride + (k * NG + g) * VL), sum[b][g]);
+    };
+    const auto add_tile_term = [&](int64_t k) __attribute__((always_inline)) {
+        V b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) b[v] = V::load(tile.b_panel + (k * NV + v) * VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < TR; ++r) {
+            const V a = V::broadcast(tile.a[r * tile.lda + k]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) carried[r][v] = fma(a, b[v], carried[r][v]);
+        }
+    };
+    const int64_t both = depth < tile.depth ? depth : tile.depth;
+    for (int64_t i = 0; i < both; ++i) {
+        add_term(descending ? depth - 1 - i : i);
+        add_tile_term(i);
+    }
+    for (int64_t i = both; i < depth; ++i) add_term(descending ? depth - 1 - i : i);
+    for (int64_t i = both; i < tile.depth; ++i) add_tile_term(i);
+#pragma GCC unroll 8
+    for (int b = 0; b < NB; ++b)
+#pragma GCC unroll 8
+        for (int g = 0; g < NG; ++g) acc[b][g] = sum[b][g];
+#pragma GCC unroll 16
+    for (int r = 0; r < TR; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) carried[r][v].store(tile.c + r * tile.ldc + v * VL);
+}
+
 // Stores h_t of one row's unit block (units < VL in the last block of H), and h_t * mask too
 // where the recurrence reads a masked h (mask and masked_out null otherwise).
 template <typename T>

@@ -22,6 +22,8 @@ struct Tiles {
     static constexpr int lstm_mr = 3;
     static constexpr int gru_mr = 3;
     static constexpr int64_t gemm_kc = 256;
+    // 16 registers: the 2-block gate product's 8 accumulators leave no room for a carried tile.
+    static constexpr int lstm_carried_rows = 0;
     // 132 rows: a 132 KB A block in L2 (512 KB on Zen 3), and a large B read half as often as at
     // 72; 3-8% faster than 72 on the M = 128-256, K = 1024 GEMMs of the xlarge shape (Zen 3).
     static constexpr int64_t gemm_mc = 132;

@@ -19,6 +19,9 @@ struct Tiles {
     static constexpr int lstm_mr = 6;
     static constexpr int gru_mr = 8;
     static constexpr int64_t gemm_kc = 256;
+    // A batch of one's steps carry projection tiles of 8 rows x 32 floats: 16 accumulators
+    // beside the 8 of the 2-block gate product.
+    static constexpr int lstm_carried_rows = 8;
     // 132 rows, as on AVX2: the xlarge shape's 128-row step GEMMs are then one block, and its
     // 16 MB W_ih and W_hh stream once a step instead of twice (at 96). Intel (2 MB L2): xlarge's
     // 1-thread forward 1.09x-1.15x torch in bench runs CE and CF (0.90x-0.92x at 96, CC and CD).

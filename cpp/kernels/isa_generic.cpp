@@ -18,6 +18,7 @@ struct Tiles {
     static constexpr int lstm_mr = 2;
     static constexpr int gru_mr = 2;
     static constexpr int64_t gemm_kc = 256;
+    static constexpr int lstm_carried_rows = 0;  // no registers to spare a tile in
     static constexpr int64_t gemm_mc = 64;
 };
 

@@ -28,7 +28,8 @@ void gemm_shared_a_entry(const GemmArgs<T>& first, const GemmArgs<T>& second, in
 
 template <typename T, int NG>
 void lstm_forward_step_entry(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end) {
-    lstm_forward_step<T, Tiles<T>::lstm_mr, NG>(step, block_begin, block_end);
+    lstm_forward_step<T, Tiles<T>::lstm_mr, NG, Tiles<T>::lstm_carried_rows, Tiles<T>::gemm_nv>(step, block_begin,
+                                                                                              block_end);
 }
 
 template <typename T>
@@ -46,6 +47,7 @@ const Kernels<T>& kernel_table(Isa isa) {
         Tiles<T>::gemm_nv * Vec<T>::width,
         Tiles<T>::gemm_kc,
         Tiles<T>::gemm_mc,
+        Tiles<T>::lstm_carried_rows,
         &gemm_entry<T>,
         &gemm_shared_a_entry<T>,
         {&lstm_forward_step_entry<T, 3>, &lstm_forward_step_entry<T, 4>},

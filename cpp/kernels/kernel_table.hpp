@@ -29,6 +29,23 @@ struct GemmArgs {
     T* a_row_sums = nullptr;
 };
 
+// x W_ih^T for rows of later steps, computed by a batch-of-one step's row tiles while their
+// products stream W_hh (LstmForwardStep::carried; gate_product.hpp's CarriedTile). Tile q is
+// the Kernels' lstm_carried_rows rows of x (rows `depth` apart) against GEMM panel
+// panel_begin + q of w_packed (depth, G; panels nr wide), into c (rows ld_c apart) at that
+// panel's columns. A step computes tiles [tile_begin, tile_end), one per row-tile call: its
+// walk's last calls, whose weights come from L2 (the first ones' are still in L1).
+template <typename T>
+struct LstmCarriedProjection {
+    const T* x;
+    int64_t depth;
+    const T* w_packed;
+    int64_t nr;
+    T* c;
+    int64_t ld_c;
+    int64_t panel_begin, tile_begin, tile_end;
+};
+
 // One forward step of the standard LSTM for all B rows, fused: the recurrent
 // product for the four gates of a block of hidden units stays in registers
 // through the activations and the cell update.
@@ -75,6 +92,8 @@ struct LstmForwardStep {
     // Sum over W_hh's rows last to first too (gate_product.hpp): the sequence forward's odd
     // steps. Not a PackedLSTM step's, whose bits would then depend on its calls' parity.
     bool descending_depth;
+    // A batch of one only: tiles of a later step's projection to compute too; null: none.
+    const LstmCarriedProjection<T>* carried;
 };
 
 // One backward step of the standard LSTM, elementwise, for all B rows.
@@ -181,6 +200,8 @@ struct Kernels {
     int vector_width;  // VL: hidden units per block in the gate-interleaved layouts
     int gemm_mr, gemm_nr;
     int64_t gemm_kc, gemm_mc;
+    // Rows of a carried projection tile (LstmCarriedProjection); 0: the ISA carries none.
+    int lstm_carried_rows;
 
     // Rows [m_begin, m_end) and B panels [panel_begin, panel_end) of the product;
     // a_workspace holds gemm_mc * gemm_kc elements for packing A.

@@ -101,9 +101,11 @@ inline void lstm_forward_tile(const LstmForwardStep<T>& s, int64_t block, int64_
 
 // One row x NB blocks of units (block ...) x all NG gates: the tile of a row left over by the
 // R-row tiles (a batch of one), where one block alone leaves the core waiting on the latency
-// of a single cell update.
-template <typename T, int NB, int NG>
-inline void lstm_forward_row_tile(const LstmForwardStep<T>& s, int64_t block, int64_t row) {
+// of a single cell update. With a `carried` tile (TR rows of a later step's projection, NV
+// vectors wide) its product computes that too.
+template <typename T, int NB, int NG, int TR, int NV>
+inline void lstm_forward_row_tile(const LstmForwardStep<T>& s, int64_t block, int64_t row,
+                                  const CarriedTile<T>* carried) {
     constexpr int VL = Vec<T>::width;
     Vec<T> acc[NB][NG];
     for (int b = 0; b < NB; ++b) lstm_load_preactivations<T, NG>(s, acc[b], row, block + b);
@@ -112,13 +114,37 @@ inline void lstm_forward_row_tile(const LstmForwardStep<T>& s, int64_t block, in
         gate_product_blocks<T, NB, NG>(acc, s.x_t + row * s.ld_x, s.w_ih_packed + block * stride, stride, s.input);
     }
     const int64_t stride = s.recurrent_depth * NG * VL;
-    if (s.w_hh_packed)
-        gate_product_blocks<T, NB, NG>(acc, s.h_prev + row * s.ld_h_prev, s.w_hh_packed + block * stride, stride,
-                                       s.recurrent_depth, s.descending_depth);
+    const T* h_prev = s.h_prev + row * s.ld_h_prev;
+    const T* w_hh = s.w_hh_packed + block * stride;
+    bool product_done = false;
+    if constexpr (TR > 0) {
+        if (carried && s.w_hh_packed) {
+            gate_product_blocks_carrying<T, NB, NG, TR, NV>(acc, h_prev, w_hh, stride, s.recurrent_depth,
+                                                            s.descending_depth, *carried);
+            product_done = true;
+        }
+    }
+    if (s.w_hh_packed && !product_done)
+        gate_product_blocks<T, NB, NG>(acc, h_prev, w_hh, stride, s.recurrent_depth, s.descending_depth);
     for (int b = 0; b < NB; ++b) lstm_update_unit_block<T, NG>(s, acc[b], row, block + b);
 }
 
-template <typename T, int MR, int NG>
+// Tile `call` of a step's carried projection (LstmCarriedProjection), or null when that call
+// carries none: the walk's last calls carry the step's tiles.
+template <typename T>
+inline const CarriedTile<T>* carried_tile_of(const LstmCarriedProjection<T>* p, int64_t call, int64_t calls,
+                                            CarriedTile<T>* tile) {
+    if (!p) return nullptr;
+    const int64_t q = p->tile_begin + call - (calls - (p->tile_end - p->tile_begin));
+    if (q < p->tile_begin || q >= p->tile_end) return nullptr;
+    const int64_t panel = p->panel_begin + q;
+    *tile = CarriedTile<T>{p->x, p->depth, p->w_packed + panel * p->depth * p->nr, p->depth, p->c + panel * p->nr,
+                           p->ld_c};
+    return tile;
+}
+
+// With TR > 0 a batch of one also computes s.carried's projection tiles (else it must be null).
+template <typename T, int MR, int NG, int TR = 0, int NV = 1>
 void lstm_forward_step(const LstmForwardStep<T>& s, int64_t block_begin, int64_t block_end) {
     // Rows left by the MR-row tiles go in 2-row tiles, whose 2 * NG FMA chains still hide the FMA
     // latency. One row left alone would read all of W_hh again for itself: an odd MR gives up
@@ -132,12 +158,18 @@ void lstm_forward_step(const LstmForwardStep<T>& s, int64_t block_begin, int64_t
         for (int64_t b0 = 0; b0 < whole; b0 += MR) lstm_forward_tile<T, MR, NG>(s, block, b0);
         for (int64_t b0 = whole; b0 < paired; b0 += 2) lstm_forward_tile<T, 2, NG>(s, block, b0);
     }
+    const LstmCarriedProjection<T>* carried = s.batch == 1 ? s.carried : nullptr;
+    const int64_t calls = (blocks + 1) / 2;
+    CarriedTile<T> tile;
     for (int64_t row = paired; row < s.batch; ++row) {
         // Pairs of blocks from the walk's start; a block left over comes last.
         int64_t i = 0;
         for (; i + 2 <= blocks; i += 2)
-            lstm_forward_row_tile<T, 2, NG>(s, s.reverse_blocks ? block_end - 2 - i : block_begin + i, row);
-        if (i < blocks) lstm_forward_row_tile<T, 1, NG>(s, s.reverse_blocks ? block_begin : block_end - 1, row);
+            lstm_forward_row_tile<T, 2, NG, TR, NV>(s, s.reverse_blocks ? block_end - 2 - i : block_begin + i, row,
+                                                    carried_tile_of(carried, i / 2, calls, &tile));
+        if (i < blocks)
+            lstm_forward_row_tile<T, 1, NG, TR, NV>(s, s.reverse_blocks ? block_begin : block_end - 1, row,
+                                                    carried_tile_of(carried, i / 2, calls, &tile));
     }
 }
 

@@ -136,6 +136,13 @@ RecurrentProduct force_recurrent_product(RecurrentProduct choice);
 enum class ThreadSplit { automatic, units, rows };
 ThreadSplit force_thread_split(ThreadSplit choice);
 
+// Whether a batch of one's steps may project later steps in their row tiles (lstm_forward.cpp;
+// else the window's GEMM projects every row), for tests that compare the two. Returns the
+// previous setting.
+bool allow_carried_projection(bool allow);
+// Projection tiles the steps have carried since import (for tests that the path ran).
+int64_t carried_projection_tiles();
+
 // Whether `threads` threads take their own rows of a batch of `batch` (lstm_forward.cpp), where
 // the driver can split them (splittable).
 bool rows_split_pays(int threads, int64_t batch, bool splittable);

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <functional>
 
+#include "../runtime/cpu_features.hpp"
 #include "../runtime/thread_pool.hpp"
 #include "lstm.hpp"
 #include "packing.hpp"
@@ -50,7 +51,12 @@ int lstm_threads_for(int requested, const LstmDims& dims, int64_t hidden_blocks)
 namespace {
 std::atomic<RecurrentProduct> recurrent_product_choice{RecurrentProduct::automatic};
 std::atomic<ThreadSplit> thread_split_choice{ThreadSplit::automatic};
+std::atomic<bool> carried_projection_choice{true};
+std::atomic<int64_t> carried_tiles_total{0};
 }  // namespace
+
+bool allow_carried_projection(bool allow) { return carried_projection_choice.exchange(allow); }
+int64_t carried_projection_tiles() { return carried_tiles_total.load(std::memory_order_relaxed); }
 
 RecurrentProduct force_recurrent_product(RecurrentProduct choice) { return recurrent_product_choice.exchange(choice); }
 ThreadSplit force_thread_split(ThreadSplit choice) { return thread_split_choice.exchange(choice); }
@@ -374,6 +380,18 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
 
     AlignedBuffer<T> a_workspace(threads * kernels.gemm_mc * kernels.gemm_kc);
 
+    // A batch of one: each step's row tiles also project a later group of steps (of the
+    // kernels' carried rows), for the thread's own panels, while their products stream W_hh
+    // from L2 (LstmCarriedProjection). The window's GEMM then projects only its first group and
+    // the rows after its last whole one. A step has a tile for each of its last row-tile calls
+    // while a group's panels, 2 per unit block on AVX-512, fit in half a group of steps. With a
+    // depth past one GEMM k block the GEMM's bits would differ. Only where a thread's share of
+    // W_hh outgrows L1 (below): else the product does not wait and the tile only costs.
+    const int64_t group = kernels.lstm_carried_rows;
+    const bool carry = group > 0 && carried_projection_choice.load() && B == 1 && dense && !P && !recurrent_gemm &&
+                       !cell_recurrence && (NG * VL) % nr == 0 && 2 * (NG * VL / nr) <= group &&
+                       D <= kernels.gemm_kc;
+
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
         if (record) {
@@ -402,14 +420,47 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
         const PanelRange* own_panels = (NG * VL) % nr == 0 ? &block_panels : nullptr;
         int64_t window_first_row = 0, window_last_step = 0;  // the projected window: steps before the latter
         T* xproj = nullptr;                                   // its first row
+        int64_t carried_groups = 0;  // whole groups of the window; those after the first are carried
+        LstmCarriedProjection<T> carried{};
+        // Measured on Zen 4 (32 KB L1), tile on / off, 1 thread: W_hh shares of 49-144 KB (H =
+        // 56-96) 0.92-0.95, 196 KB 0.98; 36 KB (H = 48) 1.00-1.03, 16 KB 1.03; the tiny shape at 2
+        // threads (32 KB a thread) 1.01-1.03.
+        const int64_t w_hh_share = (block_end - block_begin) * R * NG * VL * int64_t(sizeof(T));
+        const bool thread_carries = carry && 4 * w_hh_share > 5 * l1_data_cache_bytes();
+        int64_t tiles_carried = 0;
         for (int64_t t = 0; t < T_ && rows.count[t] > 0; ++t) {
             const int64_t at = rows.offset[t], previous = t == 0 ? 0 : rows.offset[t - 1], count = rows.count[t];
             if (t == window_last_step) {
                 xproj = record ? record->gate_values.data() + at * ld_gates : projection_buffer.data();
-                window_last_step = project_window(kernels, team, rows, t, window_rows, x_rows, D,
-                                                  packed.w_ih_gemm.data(), xproj, G, ld_gates, workspace,
-                                                  own_panels);
+                if (thread_carries) {
+                    window_last_step = window_end(rows, t, window_rows);
+                    const int64_t steps = window_last_step - t;  // = rows: a batch of one
+                    carried_groups = steps / group >= 2 ? steps / group : 0;
+                    const GemmArgs<T> projection{x_rows + at * D, D, 1, packed.w_ih_gemm.data(), xproj, ld_gates,
+                                                 steps, G, D, false};
+                    const int64_t head = carried_groups ? group : steps, tail = carried_groups * group;
+                    kernels.gemm(projection, 0, head, own_panels->begin, own_panels->end, workspace);
+                    if (carried_groups && tail < steps)
+                        kernels.gemm(projection, tail, steps, own_panels->begin, own_panels->end, workspace);
+                } else {
+                    window_last_step = project_window(kernels, team, rows, t, window_rows, x_rows, D,
+                                                      packed.w_ih_gemm.data(), xproj, G, ld_gates, workspace,
+                                                      own_panels);
+                }
                 window_first_row = at;
+            }
+            const LstmCarriedProjection<T>* step_carries = nullptr;
+            const int64_t in_window = at - window_first_row;
+            if (thread_carries && in_window / group + 1 < carried_groups) {
+                const int64_t next_group = in_window / group + 1, slot = in_window % group;
+                const int64_t panels = own_panels->end - own_panels->begin;
+                carried = LstmCarriedProjection<T>{x_rows + (window_first_row + next_group * group) * D, D,
+                                                   packed.w_ih_gemm.data(), nr,
+                                                   xproj + next_group * group * ld_gates, ld_gates,
+                                                   own_panels->begin, slot * panels / group,
+                                                   (slot + 1) * panels / group};
+                if (carried.tile_end > carried.tile_begin) step_carries = &carried;
+                tiles_carried += carried.tile_end - carried.tile_begin;
             }
             LstmForwardStep<T> step{};
             step.batch = count;
@@ -446,6 +497,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             step.coupled_forget = packed.coupled_forget;
             step.reverse_blocks = t % 2 == 1;
             step.descending_depth = step.reverse_blocks;
+            step.carried = step_carries;
             if (recurrent_gemm && block_begin < block_end) {
                 // This thread's columns of x_t W_ih^T += h_{t-1} W_hh^T: its own unit blocks only.
                 const GemmArgs<T> recurrent{step.h_prev, step.ld_h_prev, 1, packed.w_hh_gemm.data(),
@@ -471,6 +523,7 @@ void lstm_forward_packed(const LstmPackedWeights<T>& packed, int threads, const 
             }
             team.sync();
         }
+        if (tiles_carried) carried_tiles_total.fetch_add(tiles_carried, std::memory_order_relaxed);
     });
 
     if (outputs != y) {

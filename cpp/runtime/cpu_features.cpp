@@ -7,6 +7,9 @@
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
+#if defined(__linux__)
+#include <unistd.h>
+#endif
 
 namespace fast_lstm {
 namespace {
@@ -89,6 +92,17 @@ std::string select_isa_at_import() {
         return std::string("FAST_LSTM_ISA='") + forced + "' is not supported by this CPU; using " + isa_name(best);
     set_active_isa(wanted);
     return "";
+}
+
+int64_t l1_data_cache_bytes() {
+    static const int64_t bytes = [] {
+#if defined(__linux__) && defined(_SC_LEVEL1_DCACHE_SIZE)
+        const long reported = sysconf(_SC_LEVEL1_DCACHE_SIZE);
+        if (reported >= 4096 && reported <= (long(1) << 24)) return static_cast<int64_t>(reported);
+#endif
+        return int64_t(32) << 10;
+    }();
+    return bytes;
 }
 
 }  // namespace fast_lstm

@@ -1,6 +1,7 @@
 // Which kernel paths this CPU can run, and which one is active.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -23,5 +24,8 @@ Isa active_isa();
 void set_active_isa(Isa isa);
 // Applies FAST_LSTM_ISA; returns a warning message (empty when none).
 std::string select_isa_at_import();
+
+// The L1 data cache of a core in bytes, as the OS reports it; 32 KiB when it does not.
+int64_t l1_data_cache_bytes();
 
 }  // namespace fast_lstm

@@ -36,7 +36,15 @@ from ._core import (
     set_buffer_cache_limit,
     set_num_threads,
 )
-from ._core import _force_isa, _force_recurrent_product, _force_thread_split, _sigmoid, _tanh  # noqa: F401  (test hooks)
+from ._core import (  # noqa: F401  (test hooks)
+    _allow_carried_projection,
+    _carried_projection_tiles,
+    _force_isa,
+    _force_recurrent_product,
+    _force_thread_split,
+    _sigmoid,
+    _tanh,
+)
 
 __all__ = [
     "GruCache",
