@@ -162,6 +162,16 @@ std::vector<int64_t> optional_lengths(const py::object& obj, const LstmDims& d) 
     return lengths;
 }
 
+// A bool option: Python's bool or numpy's, nothing else. pybind11's bool would take None (as
+// False) and any int, so forget_gate=None silently chose the 1997 cell.
+bool parse_flag(const py::object& obj, const char* name) {
+    if (py::isinstance<py::bool_>(obj)) return obj.cast<bool>();
+    const std::string type = py::str(py::type::handle_of(obj).attr("__module__")).cast<std::string>() + "." +
+                             py::str(py::type::handle_of(obj).attr("__name__")).cast<std::string>();
+    if (type == "numpy.bool" || type == "numpy.bool_") return py::bool_(obj).cast<bool>();
+    throw py::type_error(std::string(name) + " must be a bool, got " + type_name(obj));
+}
+
 // cell_activation: 'tanh' or 'identity'; returns whether it is the identity.
 bool parse_cell_activation(const py::object& obj) {
     if (!py::isinstance<py::str>(obj))
@@ -216,12 +226,23 @@ using LstmCache = TrainingCache<LstmTrainingRecord>;
 using GruCache = TrainingCache<GruTrainingRecord>;
 
 // obj must be a cache of type Cache, made by `producer` with training=True.
+// The C++ object of a bound instance. One made by Type.__new__(Type) alone (no __init__, or a
+// cache type, which Python cannot construct) has none: its memory is whatever the allocator
+// gave, and reading it crashed.
+template <typename Bound>
+Bound& initialised(const py::handle& obj, const char* how) {
+    auto* instance = reinterpret_cast<py::detail::instance*>(obj.ptr());
+    if (!py::detail::values_and_holders(instance).begin()->holder_constructed())
+        throw py::type_error(type_name(obj) + " is not initialised: " + how);
+    return obj.cast<Bound&>();
+}
+
 template <typename Cache>
 const Cache& require_cache(const py::object& obj, const char* cache_name, const char* producer) {
     if (obj.is_none() || !py::isinstance<Cache>(obj))
         throw py::type_error(std::string("cache must be the ") + cache_name + " returned by " + producer +
                              "(..., training=True), got " + (obj.is_none() ? std::string("None") : type_name(obj)));
-    return obj.cast<const Cache&>();
+    return initialised<const Cache>(obj, (std::string("only ") + producer + "(..., training=True) makes one").c_str());
 }
 
 // A result array. Large ones live in a block of the buffer cache, given back when numpy frees
@@ -342,11 +363,15 @@ int cell_gates(bool forget_gate, bool couple_input_forget, bool has_peephole) {
 
 py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_obj, const py::object& w_hh_obj,
                                const py::object& b_obj, const py::object& h0_obj, const py::object& c0_obj,
-                               bool training, const py::object& lengths_obj, const py::object& mask_obj,
-                               const py::object& peephole_obj, const py::object& activation_obj, bool forget_gate,
-                               bool couple_input_forget, const py::object& w_hr_obj,
+                               const py::object& training_obj, const py::object& lengths_obj,
+                               const py::object& mask_obj, const py::object& peephole_obj,
+                               const py::object& activation_obj, const py::object& forget_gate_obj,
+                               const py::object& couple_input_forget_obj, const py::object& w_hr_obj,
                                const py::object& recurrence_obj) {
     py::array x = require_float_array(x_obj, "x");
+    const bool training = parse_flag(training_obj, "training");
+    const bool forget_gate = parse_flag(forget_gate_obj, "forget_gate");
+    const bool couple_input_forget = parse_flag(couple_input_forget_obj, "couple_input_forget");
     const bool cell_recurrence = parse_recurrence(recurrence_obj);
     if (cell_recurrence && !w_hr_obj.is_none())
         throw py::value_error("w_hr (a projection of h) does not combine with recurrence='cell': h does not recur");
@@ -416,7 +441,8 @@ py::tuple backward_typed(const LstmTrainingRecord<T>& record, const py::object& 
 }
 
 py::tuple lstm_backward_binding(const py::object& dy_obj, const py::object& dh_n_obj, const py::object& dc_n_obj,
-                                const py::object& cache_obj, bool input_grad) {
+                                const py::object& cache_obj, const py::object& input_grad_obj) {
+    const bool input_grad = parse_flag(input_grad_obj, "input_grad");
     const LstmCache& cache = require_cache<LstmCache>(cache_obj, "LstmCache", "lstm_forward");
     const LstmDims& d = cache.dims;
     const int64_t P = cache.dtype == DType::f32 ? cache.f32->projection : cache.f64->projection;
@@ -457,8 +483,10 @@ py::tuple gru_forward_typed(const py::array& x, const CheckedWeights& w, const p
 
 py::tuple gru_forward_binding(const py::object& x_obj, const py::object& w_ih_obj, const py::object& w_hh_obj,
                               const py::object& b_ih_obj, const py::object& b_hh_obj, const py::object& h0_obj,
-                              bool training, const py::object& lengths_obj, const py::object& mask_obj) {
+                              const py::object& training_obj, const py::object& lengths_obj,
+                              const py::object& mask_obj) {
     py::array x = require_float_array(x_obj, "x");
+    const bool training = parse_flag(training_obj, "training");
     const DType dtype = dtype_of(x);
     const CheckedWeights w = check_weights(w_ih_obj, w_hh_obj, b_ih_obj, dtype, "x", 3, " (gates r, z, n)", "b_ih");
     py::array b_hh = require_float_array(b_hh_obj, "b_hh");
@@ -496,7 +524,8 @@ py::tuple gru_backward_typed(const GruTrainingRecord<T>& record, const py::objec
 }
 
 py::tuple gru_backward_binding(const py::object& dy_obj, const py::object& dh_n_obj, const py::object& cache_obj,
-                               bool input_grad) {
+                               const py::object& input_grad_obj) {
+    const bool input_grad = parse_flag(input_grad_obj, "input_grad");
     const GruCache& cache = require_cache<GruCache>(cache_obj, "GruCache", "gru_forward");
     const LstmDims& d = cache.dims;
     py::object dy = optional_array(dy_obj, cache.dtype, "the forward pass", {d.steps, d.batch, d.hidden}, "dy", "(T, B, H)");
@@ -633,6 +662,10 @@ class PackedLstm {
     mutable uint64_t steps_taken_ = 0;  // changed under the GIL
 };
 
+const PackedLstm& packed_lstm(const py::object& self) {
+    return initialised<const PackedLstm>(self, "create it as PackedLSTM(w_ih, w_hh, b)");
+}
+
 void set_num_threads_binding(const py::object& n) {
     if (!PyLong_Check(n.ptr()) || PyBool_Check(n.ptr()))
         throw py::type_error("set_num_threads: n must be an int, got " + type_name(n));
@@ -681,19 +714,26 @@ std::string force_choice(const std::string& name, const std::vector<std::string>
 }
 
 template <typename Cache>
-void bind_cache(py::module_& m, const char* name, const char* consumer) {
+void bind_cache(py::module_& m, const char* name, const char* producer, const char* consumer) {
     const std::string doc = std::string("Opaque record of a training forward pass (inputs, states, gates, packed weights),\n"
                                         "consumed by ") + consumer + ". It may be used for several backward calls.";
     const std::string type_name = name;
+    const std::string made_by = std::string("only ") + producer + "(..., training=True) makes one";
     py::class_<Cache>(m, name, doc.c_str())
         .def_property_readonly("dtype",
-                               [](const Cache& c) {
+                               [made_by](const py::object& self) {
+                                   const Cache& c = initialised<const Cache>(self, made_by.c_str());
                                    return c.dtype == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>();
                                })
         .def_property_readonly(
-            "shape", [](const Cache& c) { return py::make_tuple(c.dims.steps, c.dims.batch, c.dims.input, c.dims.hidden); },
+            "shape",
+            [made_by](const py::object& self) {
+                const Cache& c = initialised<const Cache>(self, made_by.c_str());
+                return py::make_tuple(c.dims.steps, c.dims.batch, c.dims.input, c.dims.hidden);
+            },
             "(T, B, D, H) of the forward pass that made this cache.")
-        .def("__repr__", [type_name](const Cache& c) {
+        .def("__repr__", [type_name, made_by](const py::object& self) {
+            const Cache& c = initialised<const Cache>(self, made_by.c_str());
             return "<" + type_name + " T=" + std::to_string(c.dims.steps) + " B=" + std::to_string(c.dims.batch) +
                    " D=" + std::to_string(c.dims.input) + " H=" + std::to_string(c.dims.hidden) + " " +
                    dtype_name(c.dtype) + ">";
@@ -714,8 +754,8 @@ PYBIND11_MODULE(_core, m) {
     buffer_pool::limit();  // reads FAST_LSTM_BUFFER_CACHE_MB now, at import, as documented
     if (!warning.empty() && PyErr_WarnEx(PyExc_RuntimeWarning, warning.c_str(), 1) < 0) throw py::error_already_set();
 
-    bind_cache<LstmCache>(m, "LstmCache", "lstm_backward");
-    bind_cache<GruCache>(m, "GruCache", "gru_backward");
+    bind_cache<LstmCache>(m, "LstmCache", "lstm_forward", "lstm_backward");
+    bind_cache<GruCache>(m, "GruCache", "gru_forward", "gru_backward");
 
     m.def("lstm_forward", &lstm_forward_binding, py::arg("x"), py::arg("w_ih"), py::arg("w_hh"), py::arg("b"),
           py::arg("h0") = py::none(), py::arg("c0") = py::none(), py::kw_only(), py::arg("training") = false,
@@ -826,7 +866,12 @@ b (4H,), float32 or float64, gate order i, f, g, o) and copies them into the lay
 kernels read, for the kernel path active now. Later changes to the arrays are not seen.)doc")
         .def(py::init<const py::object&, const py::object&, const py::object&>(), py::arg("w_ih"), py::arg("w_hh"),
              py::arg("b"))
-        .def("step", &PackedLstm::step, py::arg("x_t"), py::arg("h"), py::arg("c"), py::kw_only(),
+        .def("step",
+             [](const py::object& self, const py::object& x_t, const py::object& h, const py::object& c,
+                const py::object& h_out, const py::object& c_out) {
+                 return packed_lstm(self).step(x_t, h, c, h_out, c_out);
+             },
+             py::arg("x_t"), py::arg("h"), py::arg("c"), py::kw_only(),
              py::arg("h_out") = py::none(), py::arg("c_out") = py::none(),
              R"doc(One timestep: x_t (B, D), h, c (B, H) -> (h_new, c_new), each (B, H).
 
@@ -835,15 +880,22 @@ weights' dtype) to write into instead of allocating; c_out may be c, h_out may b
 x_t (they are then copied first); h_out and c_out must not share memory. Returns the
 arrays written. Carries state between calls at the cost of one step, for streaming
 inference.)doc")
-        .def("forward", &PackedLstm::forward, py::arg("x"), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
+        .def("forward",
+             [](const py::object& self, const py::object& x, const py::object& h0, const py::object& c0) {
+                 return packed_lstm(self).forward(x, h0, c0);
+             },
+             py::arg("x"), py::arg("h0") = py::none(), py::arg("c0") = py::none(),
              "Inference over a sequence, as lstm_forward(x, ..., training=False) without repacking:\n"
              "x (T, B, D), h0, c0 (B, H) or None -> (y, h_n, c_n).")
-        .def_property_readonly("input_size", &PackedLstm::input, "D")
-        .def_property_readonly("hidden_size", &PackedLstm::hidden, "H")
+        .def_property_readonly("input_size", [](const py::object& self) { return packed_lstm(self).input(); }, "D")
+        .def_property_readonly("hidden_size", [](const py::object& self) { return packed_lstm(self).hidden(); }, "H")
         .def_property_readonly(
-            "dtype", [](const PackedLstm& p) { return p.dtype() == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>(); },
+            "dtype",
+            [](const py::object& self) {
+                return packed_lstm(self).dtype() == DType::f32 ? py::dtype::of<float>() : py::dtype::of<double>();
+            },
             "float32 or float64")
-        .def_property_readonly("isa", [](const PackedLstm& p) { return std::string(isa_name(p.isa())); },
+        .def_property_readonly("isa", [](const py::object& self) { return std::string(isa_name(packed_lstm(self).isa())); },
                                "The kernel path the weights were packed for.");
 
     m.def("set_num_threads", &set_num_threads_binding, py::arg("n"),

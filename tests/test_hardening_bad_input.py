@@ -262,6 +262,53 @@ if "recurrent_mask" in DOC:
     ]
 
 
+def gru_problem():
+    rng = np.random.default_rng(61)
+    return [rng.standard_normal(shape).astype(F32) for shape in ((T, B, D), (3 * H, D), (3 * H, H), (3 * H,), (3 * H,))]
+
+
+def uninitialised(cls):
+    """An instance made by __new__ alone: no C++ object behind it."""
+    return cls.__new__(cls)
+
+
+# Bool options take a bool (Python's or numpy's), nothing else: pybind11's bool would take None or
+# an int, so forget_gate=None silently ran the 1997 cell. And instances made by __new__ alone, whose
+# C++ object was never constructed, are refused (reading them crashed).
+BAD_CALLS += [
+    Bad("fwd-training-None", lambda: forward(training=None), TypeError, "training"),
+    Bad("fwd-training-str-False", lambda: forward(training="False"), TypeError, "training"),
+    Bad("fwd-forget_gate-None", lambda: forward(forget_gate=None), TypeError, "forget_gate"),
+    Bad("fwd-couple_input_forget-int", lambda: forward(couple_input_forget=0), TypeError, "couple_input_forget"),
+    Bad("bwd-input_grad-None", lambda: backward(input_grad=None), TypeError, "input_grad"),
+    Bad("gru-fwd-training-int", lambda: fast_lstm.gru_forward(*gru_problem(), training=1), TypeError, "training"),
+    Bad("gru-bwd-input_grad-str",
+        lambda: fast_lstm.gru_backward(None, None, fast_lstm.gru_forward(*gru_problem(), training=True)[2], input_grad="no"),
+        TypeError, "input_grad"),
+    Bad("packed-new-only-step", lambda: uninitialised(fast_lstm.PackedLSTM).step(P32.x[0], P32.h0, P32.c0),
+        TypeError, "PackedLSTM"),
+    Bad("packed-new-only-forward", lambda: uninitialised(fast_lstm.PackedLSTM).forward(P32.x), TypeError, "PackedLSTM"),
+    Bad("packed-new-only-isa", lambda: uninitialised(fast_lstm.PackedLSTM).isa, TypeError, "PackedLSTM"),
+    Bad("packed-new-only-hidden_size", lambda: uninitialised(fast_lstm.PackedLSTM).hidden_size, TypeError, "PackedLSTM"),
+    Bad("bwd-cache-new-only", lambda: backward(cache=uninitialised(fast_lstm.LstmCache)), TypeError, "LstmCache"),
+    Bad("lstm-cache-new-only-repr", lambda: repr(uninitialised(fast_lstm.LstmCache)), TypeError, "LstmCache"),
+    Bad("gru-cache-new-only-shape", lambda: uninitialised(fast_lstm.GruCache).shape, TypeError, "GruCache"),
+    Bad("gru-bwd-cache-new-only", lambda: fast_lstm.gru_backward(None, None, uninitialised(fast_lstm.GruCache)),
+        TypeError, "GruCache"),
+]
+
+
+@pytest.mark.parametrize("option, value", [("training", True), ("forget_gate", False), ("couple_input_forget", True)])
+def test_numpy_bools_choose_what_python_bools_do(option, value):
+    # Without a forget gate of its own the cell has 3 gates: the first 3H rows of the weights.
+    three_gates = {} if option == "training" else dict(w_ih=P32.w_ih[: 3 * H], w_hh=P32.w_hh[: 3 * H], b=P32.b[: 3 * H])
+    wanted = forward(**three_gates, **{option: value})
+    got = forward(**three_gates, **{option: np.bool_(value)})
+    assert type(got[3]) is type(wanted[3])
+    for a, b in zip(got[:3], wanted[:3]):
+        assert np.array_equal(a, b)
+
+
 @pytest.mark.skipif("lengths" not in DOC, reason="lstm_forward has no lengths= yet")
 @pytest.mark.parametrize("layout", ["every-other", "reversed-view", "big-endian", "read-only", "int8", "uint16", "list"])
 def test_lengths_in_any_integer_layout_give_the_int64_result(layout):
