@@ -12,7 +12,10 @@ import lstmcore
 from lstmcore import GRU
 from checks import numeric_gradient
 from reference_gru import gru_forward_ref
-from test_lstmcore_recurrent import assert_like_twin, check_layer_gradients, data
+from test_lstmcore_recurrent import (
+    RECURRENT_LAYOUTS, assert_like_twin, check_backward_refuses_wrong_dy, check_call_flags_are_bools,
+    check_layer_gradients, data,
+)
 
 B, T, D, H = 3, 5, 2, 3
 
@@ -168,3 +171,21 @@ def test_generate_from_a_gru_forecaster():
     # Step by step must equal one whole-sequence pass over the seed plus the fed-back predictions.
     whole = model.predict(np.concatenate([seed, generated[:, :-1]], axis=1))
     np.testing.assert_allclose(generated[0, :, 0], whole[0, 19:, 0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("options", RECURRENT_LAYOUTS.values(), ids=RECURRENT_LAYOUTS)
+def test_backward_refuses_a_dy_unlike_the_forward_output(options):
+    check_backward_refuses_wrong_dy(GRU, options)
+
+
+def test_call_flags_must_be_bools():
+    check_call_flags_are_bools(GRU(D, H, seed=0))
+
+
+@pytest.mark.parametrize("option", ["bidirectional", "return_sequences", "batch_first"])
+@pytest.mark.parametrize("value", ["False", "no", None, 0, 1])
+def test_bool_options_must_be_bools(option, value):
+    with pytest.raises(TypeError, match=rf"^{option} "):
+        GRU(D, H, **{option: value})
+    layer = GRU(D, H, **{option: np.True_})
+    assert type(getattr(layer, option)) is bool

@@ -166,3 +166,68 @@ def test_public_names():
     for name in ("LSTM", "Dense", "Embedding", "Dropout", "Conv1D", "MaxPool1D", "Flatten", "TimeDistributed",
                  "Sequential", "fit", "save", "load"):
         assert hasattr(lstmcore, name)
+
+
+F32 = np.float32
+
+# (make layer, x): every non-recurrent layer, with dropout both drawing a mask and not.
+DY_CASES = {
+    "Dense": (lambda: Dense(2, 3), rand(3, 4, 2).astype(F32)),
+    "Conv1D": (lambda: Conv1D(2, 3, 2), rand(3, 5, 2).astype(F32)),
+    "MaxPool1D": (lambda: MaxPool1D(2), rand(3, 4, 2).astype(F32)),
+    "Embedding": (lambda: Embedding(5, 3), np.array([[1, 2, 4], [0, 3, 3]])),
+    "Dropout(0)": (lambda: Dropout(0.0), rand(3, 4, 2).astype(F32)),
+    "Dropout(0.5)": (lambda: Dropout(0.5, seed=0), rand(3, 4, 2).astype(F32)),
+    "Flatten": (lambda: Flatten(), rand(3, 4, 2).astype(F32)),
+    "RepeatVector": (lambda: RepeatVector(3), rand(2, 4).astype(F32)),
+    "TimeDistributed": (lambda: TimeDistributed(Dense(2, 3)), rand(3, 4, 2).astype(F32)),
+}
+
+
+def wrong_dys(y):
+    """(dy, error) pairs unlike y: same size in another shape (a silent reshape would take them),
+    another dtype, a list, another batch."""
+    cases = [(np.ones(y.size, y.dtype), ValueError), (np.ones((y.shape[0] + 1, *y.shape[1:]), y.dtype), ValueError),
+             (np.ones(y.shape, np.float64), TypeError), (np.ones(y.shape).tolist(), TypeError)]
+    if y.shape[0] != y.shape[1]:  # (T, B, F) for (B, T, F): the transposed layout
+        cases.append((np.ones((y.shape[1], y.shape[0], *y.shape[2:]), y.dtype), ValueError))
+    return cases
+
+
+@pytest.mark.parametrize("name", DY_CASES)
+def test_backward_refuses_a_dy_unlike_the_forward_output(name):
+    make, x = DY_CASES[name]
+    layer = make()
+    y = layer.forward(x, training=True)
+    for dy, error in wrong_dys(y):
+        with pytest.raises(error, match=r"^dy "):
+            layer.backward(dy)
+    layer.backward(np.ones_like(y))  # the right one still goes through
+
+
+@pytest.mark.parametrize("name", DY_CASES)
+def test_backward_needs_a_training_forward(name):
+    make, x = DY_CASES[name]
+    layer = make()
+    with pytest.raises(RuntimeError, match=r"training=True"):
+        layer.backward(np.ones_like(layer(x)))
+    layer.forward(x, training=True)
+    y = layer.forward(x, training=False)  # an inference forward leaves no record
+    with pytest.raises(RuntimeError, match=r"training=True"):
+        layer.backward(np.ones_like(y))
+
+
+@pytest.mark.parametrize("name", DY_CASES)
+@pytest.mark.parametrize("training", ["False", "True", 0, 1, None])
+def test_training_must_be_a_bool(name, training):
+    make, x = DY_CASES[name]
+    with pytest.raises(TypeError, match=r"^training "):
+        make().forward(x, training=training)
+
+
+@pytest.mark.parametrize("name", DY_CASES)
+def test_numpy_bool_training_is_accepted(name):
+    make, x = DY_CASES[name]
+    layer = make()
+    y = layer.forward(x, training=np.True_)
+    layer.backward(np.ones_like(y))

@@ -9,10 +9,12 @@ import fast_lstm
 import numpy as np
 import pytest
 
+import lstmcore
 from lstmcore import LSTM
 from lstmcore.layers.recurrent import reverse_in_length
 from checks import numeric_gradient
 from reference import lstm_forward_variants_ref
+from test_lstmcore_layers import wrong_dys
 
 B, T, D, H = 3, 5, 2, 3
 
@@ -375,3 +377,81 @@ def test_cell_recurrence_layer_keeps_g_rows_zero_and_matches_finite_differences(
         LSTM(D, H, recurrence="cell", recurrent_dropout=0.1)
     with pytest.raises(ValueError, match="recurrence"):
         LSTM(D, H, recurrence="state")
+
+
+# Layouts whose output differs in shape: time-major, many-to-one, stacked bidirectional.
+RECURRENT_LAYOUTS = {
+    "batch_first": {}, "time_major": {"batch_first": False}, "many_to_one": {"return_sequences": False},
+    "stacked_bidirectional": {"num_layers": 2, "bidirectional": True},
+}
+
+
+def check_backward_refuses_wrong_dy(cls, options):
+    """A dy unlike the training forward's y is refused naming dy, as is backward without such a forward."""
+    layer = cls(D, H, seed=0, dtype=np.float32, **options)
+    x = data(0, dtype=np.float32)
+    x = x if layer.batch_first else np.ascontiguousarray(x.transpose(1, 0, 2))
+    with pytest.raises(RuntimeError, match=r"training=True"):
+        layer.backward(np.ones_like(layer(x)))
+    y = layer.forward(x, training=True)
+    for dy, error in wrong_dys(y):
+        with pytest.raises(error, match=r"^dy "):
+            layer.backward(dy)
+    assert layer.backward(np.ones_like(y)).shape == x.shape
+    layer.forward(x, training=False)  # an inference forward drops the record
+    with pytest.raises(RuntimeError, match=r"training=True"):
+        layer.backward(np.ones_like(y))
+
+
+def check_call_flags_are_bools(layer):
+    """training, return_state and input_grad: Python or numpy bools, nothing bool() would take."""
+    x = data(0, dtype=layer.dtype)
+    for bad in ("False", "no", 0, 1, None):
+        with pytest.raises(TypeError, match=r"^training "):
+            layer.forward(x, training=bad)
+        with pytest.raises(TypeError, match=r"^return_state "):
+            layer.forward(x, return_state=bad)
+        with pytest.raises(TypeError, match=r"^return_state "):
+            layer(x, return_state=bad)
+    y = layer.forward(x, training=np.True_)
+    for bad in ("False", "no", 0, None):
+        with pytest.raises(TypeError, match=r"^input_grad "):
+            layer.backward(np.ones_like(y), input_grad=bad)
+    assert layer.backward(np.ones_like(y), input_grad=np.False_) is None
+    assert isinstance(layer.forward(x, return_state=np.True_), tuple)
+
+
+@pytest.mark.parametrize("options", RECURRENT_LAYOUTS.values(), ids=RECURRENT_LAYOUTS)
+def test_backward_refuses_a_dy_unlike_the_forward_output(options):
+    check_backward_refuses_wrong_dy(LSTM, options)
+
+
+def test_call_flags_must_be_bools():
+    check_call_flags_are_bools(LSTM(D, H, seed=0))
+
+
+@pytest.mark.parametrize("option", ["bidirectional", "return_sequences", "batch_first", "peephole", "forget_gate",
+                                    "couple_input_forget"])
+@pytest.mark.parametrize("value", ["False", "no", None, 0, 1])
+def test_bool_options_must_be_bools(option, value):
+    with pytest.raises(TypeError, match=rf"^{option} "):
+        LSTM(D, H, **{option: value})
+
+
+@pytest.mark.parametrize("options", [
+    {"forget_gate": np.False_}, {"peephole": np.True_}, {"couple_input_forget": np.True_}, {"peephole": np.False_},
+    {"bidirectional": np.True_, "return_sequences": np.False_, "batch_first": np.True_},
+], ids=["forget_gate", "peephole", "couple_input_forget", "no_peephole", "layer_flags"])
+def test_numpy_bool_options_become_python_bools_and_save(tmp_path, options):
+    layer = LSTM(D, H, seed=0, **options)
+    config = layer.config()
+    for name, value in options.items():
+        if name in config:  # peephole=False is the standard cell: not kept
+            assert type(config[name]) is bool and config[name] == value
+    assert layer.gate_count == (3 if options.get("forget_gate") is np.False_ or "couple_input_forget" in options
+                                else 4)
+    x = data(1, dtype=np.float32)
+    y = layer.forward(x, training=True)  # np.False_ once built 4-gate weights that every forward refused
+    layer.backward(np.ones_like(y))
+    lstmcore.save(layer, tmp_path / "layer.npz")  # json refuses numpy's bools
+    np.testing.assert_array_equal(lstmcore.load(tmp_path / "layer.npz")(x), layer(x))

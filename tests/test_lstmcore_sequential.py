@@ -96,3 +96,41 @@ def test_predict_equals_call_and_names_are_indexed():
     assert "0.weight_ih_l1" in model.parameters() and "2.bias" in model.parameters()
     assert model.parameters()["2.weight"] is model[2].weight
     assert model.gradients()["0.bias_hh_l0"] is model[0].grads["bias_hh_l0"]
+
+
+def test_predict_refuses_an_empty_batch():
+    model = Sequential(LSTM(2, 3, seed=0), Dense(3, 1, seed=1))
+    for x in (np.ones((0, 4, 2), np.float32), np.ones((0, 4, 2), np.float32)[:, :0]):
+        with pytest.raises(ValueError, match=r"^x .*non-empty batch"):
+            model.predict(x)
+    with pytest.raises(ValueError, match=r"^x "):
+        model.predict(np.ones((0, 4, 2), np.float32), lengths=np.zeros(0, np.int64))
+
+
+@pytest.mark.parametrize("make_last", [lambda: Dense(3, 2, seed=1), Flatten, lambda: Dropout(0.0),
+                                       lambda: RepeatVector(2)], ids=["Dense", "Flatten", "Dropout", "RepeatVector"])
+def test_backward_refuses_a_dy_unlike_the_output(make_last):
+    last = make_last()
+    head = LSTM(2, 3, return_sequences=not isinstance(last, RepeatVector), seed=0)
+    model = Sequential(head, last)
+    x = np.random.default_rng(0).standard_normal((2, 4, 2)).astype(np.float32)
+    with pytest.raises(RuntimeError, match=r"training=True"):
+        model.backward(np.ones_like(model(x)))
+    y = model.forward(x, training=True)
+    with pytest.raises(ValueError, match=r"^dy "):
+        model.backward(np.ones(y.size, np.float32))  # the same numbers in another shape
+    with pytest.raises(TypeError, match=r"^dy "):
+        model.backward(np.ones(y.shape))
+    assert model.backward(np.ones_like(y)).shape == x.shape
+
+
+@pytest.mark.parametrize("bad", ["False", "no", 0, 1, None])
+def test_training_and_input_grad_must_be_bools(bad):
+    model = Sequential(LSTM(2, 3, seed=0), Dropout(0.5, seed=1), Dense(3, 1, seed=2))
+    x = np.ones((2, 4, 2), np.float32)
+    with pytest.raises(TypeError, match=r"^training "):
+        model.forward(x, training=bad)
+    y = model.forward(x, training=np.True_)
+    with pytest.raises(TypeError, match=r"^input_grad "):
+        model.backward(np.ones_like(y), input_grad=bad)
+    assert model.backward(np.ones_like(y), input_grad=np.False_) is None

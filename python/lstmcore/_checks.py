@@ -39,6 +39,21 @@ def _int_at_least(name: str, value: object, lowest: int, what: str) -> int:
     return number
 
 
+def flag(name: str, value: object) -> bool:
+    """A bool (numpy's too, returned as Python's): bool('False') is True, so a string, None or an
+    int would silently pick an option the caller did not mean."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
+def finite_array(name: str, array: Array) -> Array:
+    """Refuse NaN or infinity in data that training would spread into every weight."""
+    if array.dtype.kind in "fc" and not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or infinity (at {np.argwhere(~np.isfinite(array))[0].tolist()})")
+    return array
+
+
 def probability(name: str, value: object, *, allow_one: bool = False) -> float:
     """A float in [0, 1) (dropout rates: p = 1 would divide by zero in the 1/(1-p) scaling)."""
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.floating, np.integer)):
@@ -79,8 +94,8 @@ def make_rng(seed: Optional[int], rng: Optional[np.random.Generator]) -> np.rand
         raise ValueError("give at most one of seed and rng")
     if rng is not None and not isinstance(rng, np.random.Generator):
         raise ValueError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise ValueError(f"seed must be an int, got {seed!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     return rng if rng is not None else np.random.default_rng(seed)
 
 

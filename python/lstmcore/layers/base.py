@@ -2,7 +2,9 @@
 
 A layer is a pair ``forward(x, training=False) -> y`` / ``backward(dy) -> dx``.  ``forward`` with
 ``training=True`` keeps what ``backward`` needs; ``backward`` ADDS parameter gradients into
-``self.grads`` (``zero_grad`` zeroes them) and returns the gradient of its input.
+``self.grads`` (``zero_grad`` zeroes them) and returns the gradient of its input.  ``backward``
+before any ``forward(training=True)``, or after a later inference forward, is a RuntimeError; a
+``dy`` whose shape or dtype differs from that forward's output is refused (``check_dy``).
 
 Shapes are per sample (no batch axis): ``output_shape(input_shape)`` maps e.g. (T, D) to (T, H),
 with None for a size only known at run time.  ``Sequential`` uses it to refuse mismatched layers
@@ -11,11 +13,11 @@ when the model is built, before any data flows.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
-from .._checks import Array
+from .._checks import Array, check_array
 
 Shape = Tuple[Optional[int], ...]
 
@@ -103,6 +105,23 @@ class Layer:
 def need_record(layer: Layer, record: object) -> None:
     if record is None:
         raise RuntimeError(f"{type(layer).__name__}.backward() needs a preceding forward(..., training=True)")
+
+
+class OutputSpec(NamedTuple):
+    """Shape and dtype of a training forward's output, kept by layers that do not keep the output."""
+
+    shape: Tuple[int, ...]
+    dtype: np.dtype
+
+
+def check_dy(dy: object, output: Union[Array, OutputSpec]) -> Array:
+    """Refuse a dy unlike `output` (the recorded forward's y) in shape or dtype, never reshape or
+    cast it: a dy of the right size in another layout (time-major for batch-first) would otherwise
+    give wrong gradients without an error."""
+    if isinstance(dy, np.ndarray) and dy.dtype != output.dtype:
+        # check_array would say "the layer's dtype"; Flatten or MaxPool1D have none, only y's.
+        raise TypeError(f"dy must have dtype {output.dtype} (that of the forward's y), got {dy.dtype}")
+    return check_array("dy", dy, output.dtype, output.shape)
 
 
 def feature_mismatch(layer: Layer, wanted: int, got: Optional[int]) -> ValueError:

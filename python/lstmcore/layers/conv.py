@@ -17,9 +17,9 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 
 from .. import init as initialisers
-from .._checks import Array, DTypeLike, check_array, float_dtype, make_rng, non_negative_int, positive_int
+from .._checks import Array, DTypeLike, check_array, flag, float_dtype, make_rng, non_negative_int, positive_int
 from .activations import activation_backward, activation_forward, check_activation
-from .base import Layer, Shape, feature_mismatch, need_record, register
+from .base import Layer, Shape, check_dy, feature_mismatch, need_record, register
 
 PADDINGS = ("valid", "same", "causal")
 
@@ -107,6 +107,7 @@ class Conv1D(Layer):
                 "activation": self.activation, "dtype": self.dtype.name}
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        training = flag("training", training)
         check_array("x", x, self.dtype, (None, None, self.in_channels))
         self.output_shape((x.shape[1], self.in_channels))
         pad_left, pad_right = self._pads()
@@ -121,7 +122,7 @@ class Conv1D(Layer):
     def backward(self, dy: Array) -> Array:
         need_record(self, self._record)
         windows, padded_steps, steps, y = self._record  # type: ignore[misc]
-        check_array("dy", dy, self.dtype, y.shape)
+        check_dy(dy, y)
         dz = activation_backward(self.activation, y, dy)
         self.grads["weight"] += np.tensordot(dz, windows, axes=([0, 1], [0, 1]))
         self.grads["bias"] += dz.sum(axis=(0, 1))

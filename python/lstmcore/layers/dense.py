@@ -12,9 +12,9 @@ from typing import Any, Dict, Optional
 import numpy as np
 
 from .. import init as initialisers
-from .._checks import Array, DTypeLike, check_array, float_dtype, make_rng, positive_int
+from .._checks import Array, DTypeLike, check_array, flag, float_dtype, make_rng, positive_int
 from .activations import activation_backward, activation_forward, check_activation
-from .base import Layer, Shape, feature_mismatch, need_record, register
+from .base import Layer, Shape, check_dy, feature_mismatch, need_record, register
 
 
 @register
@@ -45,6 +45,7 @@ class Dense(Layer):
                 "activation": self.activation, "dtype": self.dtype.name}
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        training = flag("training", training)
         if not isinstance(x, np.ndarray) or x.ndim < 2:
             check_array("x", x, self.dtype, (None, self.in_features))
         check_array("x", x, self.dtype, (*x.shape[:-1], self.in_features))
@@ -55,7 +56,7 @@ class Dense(Layer):
     def backward(self, dy: Array) -> Array:
         need_record(self, self._record)
         x, y = self._record  # type: ignore[misc]
-        check_array("dy", dy, self.dtype, y.shape)
+        check_dy(dy, y)
         dz = activation_backward(self.activation, y, dy)
         dz_rows, x_rows = dz.reshape(-1, self.out_features), x.reshape(-1, self.in_features)
         self.grads["weight"] += dz_rows.T @ x_rows

@@ -7,8 +7,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .._checks import Array, check_array, make_rng, probability
-from .base import Layer, need_record, register
+from .._checks import Array, flag, make_rng, probability
+from .base import Layer, check_dy, need_record, register
 
 
 @register
@@ -26,10 +26,12 @@ class Dropout(Layer):
         return {"p": self.p}
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        training = flag("training", training)
         if not isinstance(x, np.ndarray) or x.dtype.kind != "f":
             raise TypeError(f"x must be a floating numpy.ndarray, got {getattr(x, 'dtype', type(x).__name__)}")
         if not training or self.p == 0.0:
-            self._mask = np.ones((), x.dtype) if training else None
+            # p = 0 keeps everything: a broadcast view of one, no memory, still x's shape for backward's check.
+            self._mask = np.broadcast_to(np.ones((), x.dtype), x.shape) if training else None
             return x
         self._mask = ((self.rng.random(x.shape) >= self.p) / (1.0 - self.p)).astype(x.dtype)
         return x * self._mask
@@ -37,6 +39,4 @@ class Dropout(Layer):
     def backward(self, dy: Array) -> Array:
         need_record(self, self._mask)
         assert self._mask is not None
-        if self._mask.ndim:
-            check_array("dy", dy, self._mask.dtype, self._mask.shape)
-        return dy * self._mask
+        return check_dy(dy, self._mask) * self._mask

@@ -11,8 +11,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .._checks import Array, DTypeLike, check_array, check_integer_array, float_dtype, make_rng, positive_int
-from .base import Layer, Shape, need_record, register
+from .._checks import Array, DTypeLike, check_integer_array, flag, float_dtype, make_rng, positive_int
+from .base import Layer, OutputSpec, Shape, check_dy, need_record, register
 
 
 @register
@@ -46,6 +46,7 @@ class Embedding(Layer):
                 "padding_idx": self.padding_idx, "dtype": self.dtype.name}
 
     def forward(self, x: np.ndarray, training: bool = False) -> Array:
+        training = flag("training", training)
         check_integer_array("x", x)
         if x.size and (x.min() < 0 or x.max() >= self.num_embeddings):
             raise ValueError(f"x must hold token ids in [0, {self.num_embeddings}), got {x.min()}..{x.max()}")
@@ -56,7 +57,7 @@ class Embedding(Layer):
         need_record(self, self._tokens)
         tokens = self._tokens
         assert tokens is not None
-        check_array("dy", dy, self.dtype, (*tokens.shape, self.embedding_dim))
+        check_dy(dy, OutputSpec((*tokens.shape, self.embedding_dim), self.dtype))
         keep = slice(None) if self.padding_idx is None else tokens != self.padding_idx
         np.add.at(self.grads["weight"], tokens[keep], dy[keep])
         return None

@@ -26,7 +26,7 @@ import numpy as np
 
 import fast_lstm
 
-from .._checks import Array
+from .._checks import Array, flag
 from .base import register
 from .recurrent import Recurrent
 
@@ -107,7 +107,8 @@ class GRU(Recurrent):
         zero.  h_n (S, B, H) is also kept in ``self.h_n``.  With ``training=True`` the pass is
         recorded for ``backward`` (and dropout is active).
         """
-        y = self._run(x, {"h": h0}, bool(training), lengths)
+        training, return_state = flag("training", training), flag("return_state", return_state)
+        y = self._run(x, {"h": h0}, training, lengths)
         if return_state:
             return y, self.h_n  # type: ignore[return-value]
         return y
@@ -116,11 +117,11 @@ class GRU(Recurrent):
                  ) -> Optional[Array]:
         """Back-propagate through the most recent ``forward(training=True)``; return dx.
 
-        dy has y's shape; dh_n is (S, B, H); either may be None (zeros). Parameter gradients are
-        ADDED to ``self.grads``; the gradient of h0 is stored in ``self.dh0`` (S, B, H).
+        dy has y's shape and dtype (refused otherwise); dh_n is (S, B, H); either may be None (zeros).
+        Parameter gradients are ADDED to ``self.grads``; the gradient of h0 is stored in ``self.dh0`` (S, B, H).
         ``input_grad=False`` skips dx (returns None), as in ``LSTM.backward``.
         """
-        return self._backprop(dy, {"h": dh_n}, bool(input_grad))
+        return self._backprop(dy, {"h": dh_n}, flag("input_grad", input_grad))
 
     @overload
     def __call__(self, x: Array, h0: Optional[Array] = ..., *, lengths: Optional[np.ndarray] = ...,

@@ -32,7 +32,7 @@ import numpy as np
 import fast_lstm
 
 from .. import init as initialisers
-from .._checks import Array
+from .._checks import Array, flag
 from .base import register
 from .recurrent import Recurrent
 
@@ -104,15 +104,14 @@ class LSTM(Recurrent):
 
     def _check_cell_options(self, options: Dict[str, Any]) -> Dict[str, Any]:
         options = super()._check_cell_options(options)
-        if "peephole" in options:
-            if not isinstance(options["peephole"], (bool, np.bool_)):
-                raise TypeError(f"peephole must be True or False, got {options['peephole']!r}")
-            if not options["peephole"]:
-                del options["peephole"]  # the standard cell: nothing to pass or save
-        for flag in ("forget_gate", "couple_input_forget"):
-            if flag in options and not isinstance(options[flag], (bool, np.bool_)):
-                raise TypeError(f"{flag} must be True or False, got {options[flag]!r}")
-        without_forget_gate = options.get("forget_gate", True) is False
+        # As Python bools: np.False_ is not False (an `is False` test would miss it), and json,
+        # which lstmcore.save writes the config with, refuses numpy's bools.
+        for name in ("peephole", "forget_gate", "couple_input_forget"):
+            if name in options:
+                options[name] = flag(name, options[name])
+        if options.get("peephole") is False:
+            del options["peephole"]  # the standard cell: nothing to pass or save
+        without_forget_gate = not options.get("forget_gate", True)
         if without_forget_gate and options.get("couple_input_forget", False):
             raise ValueError("couple_input_forget=True needs forget_gate=True (it ties f to 1 - i)")
         if (without_forget_gate or options.get("couple_input_forget", False)) and options.get("peephole"):
@@ -242,7 +241,8 @@ class LSTM(Recurrent):
         ``training=True`` the pass is recorded for ``backward`` (and dropout is active); any forward
         replaces the previous record, and an inference forward leaves none.
         """
-        y = self._run(x, {"h": h0, "c": c0}, bool(training), lengths)
+        training, return_state = flag("training", training), flag("return_state", return_state)
+        y = self._run(x, {"h": h0, "c": c0}, training, lengths)
         if return_state:
             return y, self.h_n, self.c_n  # type: ignore[return-value]
         return y
@@ -251,14 +251,14 @@ class LSTM(Recurrent):
                  input_grad: bool = True) -> Optional[Array]:
         """Back-propagate through the most recent ``forward(training=True)``; return dx.
 
-        dy has y's shape; dh_n and dc_n are (S, B, H); any of them may be None (zeros).
+        dy has y's shape and dtype (refused otherwise); dh_n and dc_n are (S, B, H); any may be None (zeros).
         ``input_grad=False`` skips dx (returns None): for data, whose gradient nobody reads, it
         saves the first layer's dx GEMM, a sixth of its training step when D = H.
         Parameter gradients are ADDED to ``self.grads`` (call ``zero_grad`` between steps);
         the gradients of h0 and c0 are stored in ``self.dh0`` / ``self.dc0`` (S, B, H).
         The record is kept, so backward may be called again (it accumulates again).
         """
-        return self._backprop(dy, {"h": dh_n, "c": dc_n}, bool(input_grad))
+        return self._backprop(dy, {"h": dh_n, "c": dc_n}, flag("input_grad", input_grad))
 
     @overload
     def __call__(self, x: Array, h0: Optional[Array] = ..., c0: Optional[Array] = ..., *,

@@ -10,8 +10,8 @@ from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .._checks import Array, check_array, positive_int
-from .base import Layer, Shape, need_record, register
+from .._checks import Array, check_array, flag, positive_int
+from .base import Layer, OutputSpec, Shape, check_dy, need_record, register
 from .conv import add_windows_back, time_windows, valid_output_lengths
 
 
@@ -41,18 +41,19 @@ class MaxPool1D(Layer):
         return {"pool_size": self.pool_size, "stride": self.stride}
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        training = flag("training", training)
         check_array("x", x, x.dtype if isinstance(x, np.ndarray) else None, (None, None, None))
         self.output_shape(x.shape[1:])
         windows = time_windows(x, self.pool_size, self.stride, self._steps_out(x.shape[1]))  # (B, T', C, pool)
         winner = windows.argmax(axis=-1)
         y = np.take_along_axis(windows, winner[..., np.newaxis], axis=-1)[..., 0]
-        self._record = (winner, x.shape, y.shape) if training else None
+        self._record = (winner, x.shape, OutputSpec(y.shape, y.dtype)) if training else None
         return y
 
     def backward(self, dy: Array) -> Array:
         need_record(self, self._record)
-        winner, x_shape, y_shape = self._record  # type: ignore[misc]
-        check_array("dy", dy, dy.dtype if isinstance(dy, np.ndarray) else None, y_shape)
+        winner, x_shape, output = self._record  # type: ignore[misc]
+        check_dy(dy, output)
         taps = np.arange(self.pool_size)
         d_windows = np.where(winner[..., np.newaxis] == taps, dy[..., np.newaxis], 0).astype(dy.dtype)
         dx = add_windows_back(d_windows, self.stride, x_shape[1])

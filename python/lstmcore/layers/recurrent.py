@@ -29,9 +29,9 @@ import numpy as np
 
 from .. import init as initialisers
 from .._checks import (
-    Array, DTypeLike, check_array, check_lengths, choice, float_dtype, make_rng, positive_int, probability,
+    Array, DTypeLike, check_array, check_lengths, choice, flag, float_dtype, make_rng, positive_int, probability,
 )
-from .base import Layer, Shape, need_record
+from .base import Layer, OutputSpec, Shape, check_dy, need_record
 
 INITS = ("uniform", "glorot_orthogonal")
 
@@ -100,11 +100,11 @@ class Recurrent(Layer):
         self.input_size = positive_int("input_size", input_size)
         self.hidden_size = positive_int("hidden_size", hidden_size)
         self.num_layers = positive_int("num_layers", num_layers)
-        self.bidirectional = bool(bidirectional)
+        self.bidirectional = flag("bidirectional", bidirectional)
         self.dropout = probability("dropout", dropout)
         self.recurrent_dropout = probability("recurrent_dropout", recurrent_dropout)
-        self.return_sequences = bool(return_sequences)
-        self.batch_first = bool(batch_first)
+        self.return_sequences = flag("return_sequences", return_sequences)
+        self.batch_first = flag("batch_first", batch_first)
         self.dtype = float_dtype("dtype", dtype)
         self.init = choice("init", init, INITS)
         self.rng = make_rng(seed, rng)
@@ -291,7 +291,7 @@ class Recurrent(Layer):
         d_output: Optional[Array] = None  # gradient of the current layer's output, time-major
         d_last_hidden: Optional[Array] = None  # (B, dirs*H), return_sequences=False
         if dy is not None:
-            check_array("dy", dy, self.dtype, self._output_shape)
+            check_dy(dy, OutputSpec(self._output_shape, self.dtype))
             if not self.return_sequences:
                 d_last_hidden = dy
             else:

@@ -7,8 +7,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .._checks import Array, positive_int
-from .base import Layer, Shape, need_record, register
+from .._checks import Array, flag, positive_int
+from .base import Layer, OutputSpec, Shape, check_dy, need_record, register
 
 
 def _check_batch(name: str, x: object, ndim: int) -> np.ndarray:
@@ -23,7 +23,7 @@ def _check_batch(name: str, x: object, ndim: int) -> np.ndarray:
 class Flatten(Layer):
     def __init__(self) -> None:
         super().__init__()
-        self._input_shape: Optional[Tuple[int, ...]] = None
+        self._record: Optional[Tuple[Tuple[int, ...], OutputSpec]] = None  # x's shape, y's
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if any(size is None for size in input_shape):
@@ -37,15 +37,17 @@ class Flatten(Layer):
         return {}
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        training = flag("training", training)
         if not isinstance(x, np.ndarray) or x.ndim < 2:
             raise ValueError(f"x must be a numpy.ndarray with a batch axis and at least one more, got {x!r:.60}")
-        self._input_shape = x.shape if training else None
-        return x.reshape(x.shape[0], -1)
+        y = x.reshape(x.shape[0], -1)
+        self._record = (x.shape, OutputSpec(y.shape, y.dtype)) if training else None
+        return y
 
     def backward(self, dy: Array) -> Array:
-        need_record(self, self._input_shape)
-        assert self._input_shape is not None
-        return dy.reshape(self._input_shape)
+        need_record(self, self._record)
+        input_shape, output = self._record  # type: ignore[misc]
+        return check_dy(dy, output).reshape(input_shape)
 
 
 @register
@@ -53,7 +55,7 @@ class RepeatVector(Layer):
     def __init__(self, n: int) -> None:
         super().__init__()
         self.n = positive_int("n", n)
-        self._trained = False
+        self._output: Optional[OutputSpec] = None
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) != 1:
@@ -67,11 +69,13 @@ class RepeatVector(Layer):
         return {"n": self.n}
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        training = flag("training", training)
         _check_batch("x", x, 2)
-        self._trained = bool(training)
-        return np.ascontiguousarray(np.broadcast_to(x[:, np.newaxis, :], (x.shape[0], self.n, x.shape[1])))
+        y = np.ascontiguousarray(np.broadcast_to(x[:, np.newaxis, :], (x.shape[0], self.n, x.shape[1])))
+        self._output = OutputSpec(y.shape, y.dtype) if training else None
+        return y
 
     def backward(self, dy: Array) -> Array:
-        need_record(self, True if self._trained else None)
-        _check_batch("dy", dy, 3)
-        return dy.sum(axis=1)
+        need_record(self, self._output)
+        assert self._output is not None
+        return check_dy(dy, self._output).sum(axis=1)

@@ -16,7 +16,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import numpy as np
 
-from .._checks import Array, check_lengths, positive_int
+from .._checks import Array, check_lengths, flag, positive_int
 from .base import Layer, Shape, build_layer, register
 
 # Per-sample input shapes a first layer fixes: rank and features (None: decided by x).
@@ -115,6 +115,7 @@ class Sequential(Layer):
     # ---- forward / backward -------------------------------------------------------------------
 
     def forward(self, x: Array, training: bool = False, *, lengths: Optional[np.ndarray] = None) -> Array:
+        training = flag("training", training)
         if not isinstance(x, np.ndarray):
             raise TypeError(f"x must be a numpy.ndarray, got {type(x).__name__}")
         if x.ndim < 1 or x.shape[0] == 0:
@@ -139,8 +140,10 @@ class Sequential(Layer):
         """Back-propagate through every layer, last to first; return the input's gradient.
 
         ``input_grad=False`` (as ``fit`` does: the input is data) returns None, and a first layer
-        that can (LSTM, GRU) skips computing it.
+        that can (LSTM, GRU) skips computing it.  The last layer checks dy against the output of
+        the most recent ``forward(training=True)``.
         """
+        input_grad = flag("input_grad", input_grad)
         for index in reversed(range(len(self.layers))):
             layer = self.layers[index]
             if index == 0 and not input_grad:
@@ -158,10 +161,13 @@ class Sequential(Layer):
         return self.forward(x, training=False, lengths=lengths)
 
     def predict(self, x: Array, batch_size: int = 256, *, lengths: Optional[np.ndarray] = None) -> Array:
-        """Inference in batches of ``batch_size`` (bounded memory); ``model(x)`` up to rounding."""
+        """Inference in batches of ``batch_size`` (bounded memory); ``model(x)`` up to rounding.
+        An empty batch is refused, as by ``forward``: there is no output shape to give it."""
         batch_size = positive_int("batch_size", batch_size)
         if not isinstance(x, np.ndarray) or x.ndim < 1:
             raise TypeError(f"x must be a numpy.ndarray with a batch axis, got {type(x).__name__}")
+        if x.shape[0] == 0:
+            raise ValueError(f"x must have a non-empty batch axis, got shape {x.shape}")
         if lengths is not None:
             lengths = check_lengths(lengths, x.shape[0], x.shape[1] if x.ndim > 1 else 0)
         parts = [

@@ -7,12 +7,12 @@ it already acts on the last axis.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import numpy as np
 
-from .._checks import Array
-from .base import Layer, Shape, need_record, register
+from .._checks import Array, flag
+from .base import Layer, OutputSpec, Shape, check_dy, need_record, register
 
 
 @register
@@ -27,7 +27,7 @@ class TimeDistributed(Layer):
         self._parameters = layer._parameters
         self.grads = layer.grads
         self.dtype = layer.dtype
-        self._batch_steps: Optional[Tuple[int, int]] = None
+        self._output: Optional[OutputSpec] = None
 
     def output_shape(self, input_shape: Shape) -> Shape:
         if len(input_shape) < 2:
@@ -38,17 +38,21 @@ class TimeDistributed(Layer):
         return {"layer": {"class": type(self.layer).__name__, "config": self.layer.config()}}
 
     def forward(self, x: Array, training: bool = False) -> Array:
+        training = flag("training", training)
         if not isinstance(x, np.ndarray) or x.ndim < 3:
             raise ValueError(f"x must be a numpy.ndarray (batch, time, ...), got {getattr(x, 'shape', type(x))}")
         batch, steps = x.shape[:2]
         y = self.layer.forward(x.reshape(batch * steps, *x.shape[2:]), training=training)
-        self._batch_steps = (batch, steps) if training else None
-        return y.reshape(batch, steps, *y.shape[1:])
+        y = y.reshape(batch, steps, *y.shape[1:])
+        self._output = OutputSpec(y.shape, y.dtype) if training else None
+        return y
 
     def backward(self, dy: Array) -> Optional[Array]:
-        need_record(self, self._batch_steps)
-        assert self._batch_steps is not None
-        batch, steps = self._batch_steps
+        need_record(self, self._output)
+        assert self._output is not None
+        # Checked here, not only by the wrapped layer: a (T, B, ...) dy folds to the same (B*T, ...).
+        check_dy(dy, self._output)
+        batch, steps = dy.shape[:2]
         dx = self.layer.backward(dy.reshape(batch * steps, *dy.shape[2:]))
         return None if dx is None else dx.reshape(batch, steps, *dx.shape[1:])
 
