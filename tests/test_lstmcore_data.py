@@ -59,3 +59,12 @@ def test_scaler_uses_training_statistics_only():
         scaler.transform(np.zeros((2, 4), np.float32))
     with pytest.raises(RuntimeError, match="fit"):
         data.StandardScaler().transform(train)
+
+
+@pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
+def test_scaler_refuses_non_finite_training_data(bad_value):
+    # mean would be NaN, and the NaN std would pass for a constant feature (std 1).
+    with pytest.raises(ValueError, match=r"^x contains NaN or infinity \(at \[1\]\)"):
+        data.StandardScaler().fit(np.array([1.0, bad_value, 3.0]))
+    with pytest.raises(ValueError, match=r"^x contains NaN or infinity \(at \[2, 1\]\)"):
+        data.StandardScaler().fit(np.array([[1.0, 2.0], [3.0, 4.0], [5.0, bad_value]], np.float32))

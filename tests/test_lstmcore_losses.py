@@ -89,3 +89,19 @@ def test_names_and_bad_arguments():
         losses.MSE().forward(rand(2, 3), rand(2, 3), np.ones(3, bool))
     with pytest.raises(ValueError, match="delta"):
         losses.Huber(0)
+
+
+@pytest.mark.parametrize("loss", [losses.MSE(), losses.MAE(), losses.Huber(), losses.CrossEntropy()])
+def test_backward_before_forward_is_a_clear_error(loss):
+    with pytest.raises(RuntimeError, match=f"{type(loss).__name__}.backward\\(\\) needs a preceding forward"):
+        loss.backward()
+
+
+@pytest.mark.parametrize("class_weights, error", [
+    ("abc", TypeError), (["1", "2"], TypeError), ([True, False], TypeError), ([[1.0], [1.0, 2.0]], ValueError),
+    ([1.0, np.nan], ValueError),
+])
+def test_class_weights_must_be_numbers(class_weights, error):
+    with pytest.raises(error, match="^class_weights"):
+        losses.CrossEntropy(class_weights=class_weights)
+    assert losses.CrossEntropy(class_weights=[1, 2]).class_weights.dtype == np.float64

@@ -104,3 +104,59 @@ def test_bad_arguments():
         optim.clip_grad_norm({}, 0)
     with pytest.raises(TypeError, match="optimizer"):
         optim.StepLR("sgd", 2)
+
+
+@pytest.mark.parametrize("schedule, kwargs, name", [
+    (optim.ReduceLROnPlateau, {"patience": 2.9}, "patience"),
+    (optim.ReduceLROnPlateau, {"cooldown": 0.5}, "cooldown"),
+    (optim.ReduceLROnPlateau, {"patience": -1}, "patience"),
+    (optim.ReduceLROnPlateau, {"cooldown": True}, "cooldown"),
+    (optim.StepLR, {"step_size": 1.5}, "step_size"),
+    (optim.CosineAnnealingLR, {"T_max": 2.5}, "T_max"),
+])
+def test_schedules_refuse_epoch_counts_that_are_not_ints(schedule, kwargs, name):
+    # int(2.9) would silently be a patience of 2.
+    defaults = {optim.StepLR: {"step_size": 2}, optim.CosineAnnealingLR: {"T_max": 4}}.get(schedule, {})
+    with pytest.raises(ValueError, match=f"^{name} must be a"):
+        schedule(optim.SGD(), **{**defaults, **kwargs})
+    assert optim.ReduceLROnPlateau(optim.SGD(), patience=np.int64(3), cooldown=1).patience == 3
+
+
+@pytest.mark.parametrize("gradient, error, match", [
+    ([1.0, 2.0, 3.0, 4.0], TypeError, "gradient 'b' must be a numpy.ndarray, got list"),
+    (np.ones(4, np.float32), TypeError, "gradient 'b' has dtype float32"),
+    (np.ones(5), ValueError, "gradient 'b' has shape"),
+])
+def test_step_refuses_a_gradient_unlike_its_parameter_before_updating_any(gradient, error, match):
+    parameters, gradients = problem()
+    before = {name: value.copy() for name, value in parameters.items()}
+    with pytest.raises(error, match=match):
+        optim.Adam().step(parameters, {**gradients[0], "b": gradient})
+    for name, value in parameters.items():
+        np.testing.assert_array_equal(value, before[name])
+
+
+@pytest.mark.parametrize("ours", [optim.SGD(momentum=0.9), optim.Adam(), optim.RMSprop(centered=True)])
+def test_reusing_an_optimizer_after_a_parameter_changed_names_the_parameter(ours):
+    parameters, gradients = problem()
+    ours.step(parameters, gradients[0])
+    grown = {**parameters, "b": np.zeros(5)}
+    with pytest.raises(ValueError, match="parameter 'b' is float64\\(5,\\), but this optimizer's '.*' state"):
+        ours.step(grown, {**gradients[1], "b": np.ones(5)})
+    np.testing.assert_array_equal(grown["b"], 0)  # nothing updated
+    narrowed = {**parameters, "b": parameters["b"].astype(np.float32)}
+    with pytest.raises(TypeError, match="parameter 'b' is float32"):
+        ours.step(narrowed, {**gradients[1], "b": gradients[1]["b"].astype(np.float32)})
+    with pytest.raises(TypeError, match="parameter 'w' must be a floating numpy.ndarray"):
+        optim.SGD().step({"w": [0.0]}, {"w": np.zeros(1)})
+
+
+@pytest.mark.parametrize("make, name", [
+    (lambda value: optim.SGD(momentum=0.9, nesterov=value), "nesterov"),
+    (lambda value: optim.RMSprop(centered=value), "centered"),
+])
+def test_bool_options_take_only_bools(make, name):
+    for value in ("False", None, 1):
+        with pytest.raises(TypeError, match=f"{name} must be a bool"):
+            make(value)
+    assert getattr(make(np.True_), name) is True

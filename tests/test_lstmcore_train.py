@@ -167,6 +167,15 @@ def test_progress_bar_only_on_a_terminal(capsys, monkeypatch):
     ({"metrics": ["f1"]}, ValueError, "unknown metric"),
     ({"clip_norm": 0}, ValueError, "clip_norm"),
     ({"validation_data": (np.zeros((4, 10, 2), np.float32), np.zeros(5, np.int64))}, ValueError, "validation_data"),
+    ({"seed": -1}, ValueError, "seed must be a non-negative int"),
+    ({"seed": 1.5}, ValueError, "seed"),
+    ({"shuffle": None}, TypeError, "shuffle must be a bool"),
+    ({"shuffle": "False"}, TypeError, "shuffle must be a bool"),
+    ({"progress": 0}, TypeError, "progress must be a bool"),
+    ({"callbacks": EarlyStopping("loss")}, TypeError, "callbacks must be None or a sequence"),
+    ({"callbacks": "early"}, TypeError, "callbacks must be None or a sequence"),
+    ({"metrics": 3}, TypeError, "metrics must be None"),
+    ({"metrics": [["accuracy"]]}, ValueError, "unknown metric"),
 ])
 def test_bad_arguments_fail_before_any_training(change, error, match):
     x, y = sign_task(16, seed=6)
@@ -178,3 +187,60 @@ def test_bad_arguments_fail_before_any_training(change, error, match):
         lstmcore.fit(model, arguments.pop("x"), arguments.pop("y"), **arguments)
     for name, value in model.parameters().items():
         np.testing.assert_array_equal(value, before[name])
+
+
+@pytest.mark.parametrize("batch_size", [0, -2, 2.5, True])
+def test_evaluate_refuses_a_batch_size_that_is_not_a_positive_int(batch_size):
+    x, y = sign_task(8, seed=7)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        lstmcore.evaluate(classifier(), x, y, loss="cross_entropy", batch_size=batch_size)
+
+
+def with_value(array, value, index=0):
+    array = array.copy()
+    array.flat[index] = value
+    return array
+
+
+@pytest.mark.parametrize("where, bad_value", [("x", np.nan), ("y", np.inf), ("x_val", -np.inf), ("y_val", np.nan)])
+def test_non_finite_data_is_refused_before_any_training(where, bad_value):
+    # One NaN would otherwise become loss [nan] and every weight NaN, with no error.
+    x = np.random.default_rng(8).standard_normal((12, 5, 2))
+    y = x[:, :, :1] ** 2  # per step: the regressor's output is (T, 1)
+    data = {"x": x[:8], "y": y[:8], "x_val": x[8:], "y_val": y[8:]}
+    data[where] = with_value(data[where], bad_value, index=3)
+    model = regressor()
+    before = snapshot(model)
+    name = {"x": "x", "y": "y", "x_val": "validation_data x", "y_val": "validation_data y"}[where]
+    with pytest.raises(ValueError, match=f"^{name} contains NaN or infinity"):
+        lstmcore.fit(model, data["x"], data["y"], validation_data=(data["x_val"], data["y_val"]), loss="mse",
+                     optimizer="sgd", epochs=1, batch_size=4, progress=False)
+    for name_, value in model.parameters().items():
+        np.testing.assert_array_equal(value, before[name_])
+    if where in ("x", "y"):
+        with pytest.raises(ValueError, match=f"^{where} contains NaN or infinity"):
+            lstmcore.evaluate(model, data["x"], data["y"], loss="mse")
+
+
+def test_integer_labels_and_finite_data_pass_the_finite_check():
+    x, y = sign_task(8, seed=9)  # int64 labels: nothing to scan
+    history = lstmcore.fit(classifier(), x, y, loss="cross_entropy", optimizer="sgd", epochs=1, batch_size=8,
+                           progress=False)
+    assert np.isfinite(history["loss"][0])
+
+
+def test_none_callbacks_and_metrics_mean_none():
+    x, y = sign_task(8, seed=10)
+    history = lstmcore.fit(classifier(), x, y, loss="cross_entropy", optimizer="sgd", epochs=1, batch_size=8,
+                           progress=False, callbacks=None, metrics=None)
+    assert list(history.history) == ["loss"]
+    assert list(lstmcore.evaluate(classifier(), x, y, loss="cross_entropy", metrics=None)) == ["loss"]
+
+
+def test_numpy_bools_are_bools_and_early_stopping_takes_only_bools():
+    x, y = sign_task(8, seed=11)
+    lstmcore.fit(classifier(), x, y, loss="cross_entropy", optimizer="sgd", epochs=1, batch_size=8,
+                 shuffle=np.False_, progress=np.bool_(False))
+    assert EarlyStopping(restore_best_weights=np.False_).restore_best_weights is False
+    with pytest.raises(TypeError, match="restore_best_weights must be a bool"):
+        EarlyStopping(restore_best_weights="no")

@@ -9,7 +9,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from ._checks import non_negative_int, positive_float
+from ._checks import flag, non_negative_int, positive_float
 
 
 class Callback:
@@ -36,7 +36,7 @@ class EarlyStopping(Callback):
         self.monitor = monitor
         self.patience = non_negative_int("patience", patience)
         self.min_delta = positive_float("min_delta", min_delta, allow_zero=True)
-        self.restore_best_weights = bool(restore_best_weights)
+        self.restore_best_weights = flag("restore_best_weights", restore_best_weights)
         # "accuracy" improves upwards; losses and errors downwards.
         self.sign = -1.0 if monitor.endswith("accuracy") else 1.0
 

@@ -8,7 +8,7 @@ from typing import Iterator, Optional, Tuple
 
 import numpy as np
 
-from ._checks import non_negative_int, positive_int, probability
+from ._checks import finite_array, non_negative_int, positive_int, probability
 
 
 def sliding_windows(series: np.ndarray, window: int, horizon: int = 1, stride: int = 1
@@ -74,7 +74,8 @@ class StandardScaler:
     """(x - mean) / std per feature (last axis), statistics from ``fit`` data only.
 
     Statistics are kept in float64; transforms return the input's dtype.  A constant feature gets
-    std 1, so it maps to 0 instead of dividing by zero.
+    std 1, so it maps to 0 instead of dividing by zero.  ``fit`` refuses data holding NaN or
+    infinity: its mean would be NaN, and the std's NaN would pass for a constant feature.
     """
 
     def __init__(self) -> None:
@@ -84,6 +85,7 @@ class StandardScaler:
     def fit(self, x: np.ndarray) -> "StandardScaler":
         if not isinstance(x, np.ndarray) or x.dtype.kind != "f" or x.size == 0:
             raise TypeError(f"x must be a non-empty floating numpy.ndarray, got {getattr(x, 'dtype', type(x).__name__)}")
+        finite_array("x", x)
         rows = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x.reshape(-1, 1)
         self.mean = rows.mean(axis=0, dtype=np.float64)
         std = rows.std(axis=0, dtype=np.float64)

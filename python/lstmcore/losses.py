@@ -2,6 +2,8 @@
 ``dprediction = loss.backward()``.  Each is a mean over the counted elements, so its gradient is
 per element divided by that count.
 
+``backward`` before any ``forward`` is a RuntimeError.
+
 ``mask`` (bool, a leading part of the target's shape: (B,) or (B, T)) says which samples or steps
 count; fit derives it from sequence lengths, so padding never reaches a loss or a gradient.
 
@@ -42,6 +44,12 @@ def _check_mask(mask: object, leading_shape: Sequence[int]) -> Optional[np.ndarr
 
 class Loss:
     name = ""
+    _record: Optional[tuple] = None  # what backward needs, kept by forward
+
+    def _recorded(self) -> tuple:
+        if self._record is None:
+            raise RuntimeError(f"{type(self).__name__}.backward() needs a preceding forward(prediction, target)")
+        return self._record
 
     def forward(self, prediction: Array, target: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
         raise NotImplementedError
@@ -82,7 +90,7 @@ class _Elementwise(Loss):
         return float(np.sum(self._value(residual) * weight, dtype=np.float64) / max(count, 1.0))
 
     def backward(self) -> Array:
-        residual, weight, count = self._record
+        residual, weight, count = self._recorded()
         return (self._derivative(residual) * weight / count).astype(residual.dtype)
 
 
@@ -131,9 +139,17 @@ class CrossEntropy(Loss):
     def __init__(self, class_weights: Optional[Union[Sequence[float], np.ndarray]] = None,
                  ignore_index: Optional[int] = None) -> None:
         if class_weights is not None:
-            weights = np.asarray(class_weights, dtype=np.float64)
+            message = f"class_weights must be a 1-D sequence of non-negative numbers, got {class_weights!r}"
+            try:
+                weights = np.asarray(class_weights)
+            except ValueError:  # a ragged sequence
+                raise ValueError(message) from None
+            # Numbers only: float('1') would turn a string into a weight, and bools are no weights.
+            if weights.dtype.kind not in "iuf":
+                raise TypeError(f"class_weights must hold numbers, got {class_weights!r} (dtype {weights.dtype})")
+            weights = weights.astype(np.float64)
             if weights.ndim != 1 or weights.size == 0 or not np.all(np.isfinite(weights)) or np.any(weights < 0):
-                raise ValueError(f"class_weights must be a 1-D sequence of non-negative numbers, got {class_weights!r}")
+                raise ValueError(message)
             class_weights = weights
         if ignore_index is not None and (isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer))):
             raise ValueError(f"ignore_index must be None or an int, got {ignore_index!r}")
@@ -168,7 +184,7 @@ class CrossEntropy(Loss):
         return float(-np.sum(weight * picked, dtype=np.float64) / total)
 
     def backward(self) -> Array:
-        log_probabilities, labels, weight, total = self._record
+        log_probabilities, labels, weight, total = self._recorded()
         gradient = np.exp(log_probabilities)
         np.put_along_axis(gradient, labels[..., np.newaxis],
                           np.take_along_axis(gradient, labels[..., np.newaxis], axis=-1) - 1, axis=-1)

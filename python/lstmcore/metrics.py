@@ -3,7 +3,7 @@ Each is a mean over the counted elements (mask as in lstmcore.losses)."""
 
 from __future__ import annotations
 
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,10 +33,16 @@ def mse(prediction: Array, target: np.ndarray, mask: Optional[np.ndarray] = None
 METRICS: Dict[str, Callable[..., float]] = {"accuracy": accuracy, "mae": mae, "mse": mse}
 
 
-def check_names(names: Sequence[str]) -> tuple:
+def check_names(names: Optional[Sequence[str]]) -> Tuple[str, ...]:
+    """The metric names of fit's or evaluate's `metrics`: a name, a sequence of names, or None (none)."""
+    if names is None:
+        return ()
     if isinstance(names, str):
         names = (names,)
+    if not hasattr(names, "__iter__"):
+        raise TypeError(f"metrics must be None, a metric name or a sequence of names, got {type(names).__name__}")
+    names = tuple(names)
     for name in names:
-        if name not in METRICS:
+        if not isinstance(name, str) or name not in METRICS:
             raise ValueError(f"unknown metric {name!r}; known: {', '.join(METRICS)}")
-    return tuple(names)
+    return names

@@ -22,7 +22,7 @@ from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 
-from ._checks import Array, positive_float, positive_int, probability
+from ._checks import Array, flag, non_negative_int, positive_float, positive_int, probability
 
 Parameters = Dict[str, Array]
 
@@ -35,15 +35,37 @@ class Optimizer:
         self.steps = 0
 
     def step(self, parameters: Parameters, gradients: Parameters) -> None:
-        """One update of every parameter from the gradient of the same name (in place)."""
+        """One update of every parameter from the gradient of the same name (in place).
+
+        Everything is checked before any parameter changes: every parameter and gradient is a
+        numpy array, each gradient has its parameter's shape and dtype, and a parameter this
+        optimizer has stepped before still has the shape and dtype of its state (a changed model
+        needs a new optimizer).
+        """
         if not isinstance(parameters, dict) or not isinstance(gradients, dict):
             raise TypeError("parameters and gradients must be dicts of arrays by name (model.parameters(), model.gradients())")
         if set(parameters) != set(gradients):
             raise ValueError(f"parameters and gradients must have the same names; differ in "
                              f"{sorted(set(parameters) ^ set(gradients))}")
         for name, value in parameters.items():
-            if gradients[name].shape != value.shape:
-                raise ValueError(f"gradient {name!r} has shape {gradients[name].shape}, its parameter {value.shape}")
+            gradient = gradients[name]
+            if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                raise TypeError(f"parameter {name!r} must be a floating numpy.ndarray (updated in place), "
+                                f"got {getattr(value, 'dtype', type(value).__name__)}")
+            if not isinstance(gradient, np.ndarray):
+                raise TypeError(f"gradient {name!r} must be a numpy.ndarray, got {type(gradient).__name__}")
+            if gradient.shape != value.shape:
+                raise ValueError(f"gradient {name!r} has shape {gradient.shape}, its parameter {value.shape}")
+            if gradient.dtype != value.dtype:
+                raise TypeError(f"gradient {name!r} has dtype {gradient.dtype}, its parameter {value.dtype}")
+            for key, moment in self.state.get(name, {}).items():
+                # The state was built for the parameter of earlier steps; numpy would broadcast or
+                # cast a changed one into a wrong update, or fail mid-step with half the model updated.
+                if moment.shape != value.shape or moment.dtype != value.dtype:
+                    error = ValueError if moment.shape != value.shape else TypeError
+                    raise error(f"parameter {name!r} is {value.dtype}{value.shape}, but this optimizer's {key!r} "
+                                f"state for it is {moment.dtype}{moment.shape}: the model changed since the "
+                                f"last step; use a new optimizer")
         self.steps += 1
         for name, value in parameters.items():
             self._update(value, gradients[name], self.state.setdefault(name, {}))
@@ -63,7 +85,7 @@ class SGD(Optimizer):
                  weight_decay: float = 0.0) -> None:
         super().__init__(lr, weight_decay)
         self.momentum = probability("momentum", momentum)
-        self.nesterov = bool(nesterov)
+        self.nesterov = flag("nesterov", nesterov)
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
 
@@ -130,7 +152,7 @@ class RMSprop(Optimizer):
         self.alpha = probability("alpha", alpha)
         self.eps = positive_float("eps", eps)
         self.momentum = probability("momentum", momentum)
-        self.centered = bool(centered)
+        self.centered = flag("centered", centered)
 
     def _update(self, parameter: Array, gradient: Array, state: Dict[str, Array]) -> None:
         if self.weight_decay:
@@ -253,9 +275,10 @@ class ReduceLROnPlateau(Schedule):
         self.factor = positive_float("factor", factor)
         if self.factor >= 1:
             raise ValueError(f"factor must be < 1, got {self.factor}")
-        self.patience = int(positive_float("patience", patience, allow_zero=True))
+        # Epoch counts: refused unless ints, as EarlyStopping's patience (int(2.9) would be 2).
+        self.patience = non_negative_int("patience", patience)
         self.threshold = positive_float("threshold", threshold, allow_zero=True)
-        self.cooldown = int(positive_float("cooldown", cooldown, allow_zero=True))
+        self.cooldown = non_negative_int("cooldown", cooldown)
         self.min_lr = positive_float("min_lr", min_lr, allow_zero=True)
         self.best = math.inf
         self.bad_epochs = 0

@@ -21,7 +21,7 @@ import numpy as np
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optim
-from ._checks import check_lengths, positive_float, positive_int, probability, step_mask
+from ._checks import check_lengths, finite_array, flag, make_rng, positive_float, positive_int, probability, step_mask
 from .callbacks import Callback, EarlyStopping, History
 from .layers.base import Layer
 from .layers.sequential import Sequential
@@ -46,7 +46,8 @@ def _as_model(model: Any) -> Sequential:
 
 def _check_data(model: Sequential, x: Any, y: Any, lengths: Any, loss: losses_module.Loss,
                 names: Tuple[str, str, str]) -> Optional[np.ndarray]:
-    """x, y, lengths agree with each other, the model and the loss; returns lengths as int64."""
+    """x, y, lengths agree with each other, the model and the loss, and hold no NaN or infinity;
+    returns lengths as int64."""
     x_name, y_name, lengths_name = names
     for name, array in ((x_name, x), (y_name, y)):
         if not isinstance(array, np.ndarray):
@@ -75,6 +76,10 @@ def _check_data(model: Sequential, x: Any, y: Any, lengths: Any, loss: losses_mo
     if len(expected) != y.ndim - 1 or any(e is not None and e != g for e, g in zip(expected, y.shape[1:])):
         raise ValueError(f"{y_name} has per-sample shape {y.shape[1:]}, but the model outputs {output} per sample"
                          + (" (logits: y holds one class id per output row)" if output != expected else ""))
+    # One NaN in a batch reaches every weight through the update (the loss, then each gradient):
+    # refused here, before the first batch.  Integer ids (tokens, class labels) need no scan.
+    finite_array(x_name, x)
+    finite_array(y_name, y)
     if lengths is None:
         return None
     if x.ndim < 2:
@@ -111,10 +116,14 @@ def _update(model: Sequential, loss: losses_module.Loss, optimizer: optim.Optimi
 
 
 def evaluate(model: Any, x: np.ndarray, y: np.ndarray, *, loss: Union[str, losses_module.Loss],
-             batch_size: int = 256, lengths: Optional[np.ndarray] = None, metrics: Sequence[str] = ()
+             batch_size: int = 256, lengths: Optional[np.ndarray] = None, metrics: Optional[Sequence[str]] = ()
              ) -> Dict[str, float]:
-    """Loss and metrics of inference predictions over the whole of (x, y), padding excluded."""
+    """Loss and metrics of inference predictions over the whole of (x, y), padding excluded.
+
+    Checked as by ``fit``: x and y may hold no NaN or infinity; metrics=None means none.
+    """
     model, loss = _as_model(model), losses_module.get(loss)
+    batch_size = positive_int("batch_size", batch_size)
     lengths = _check_data(model, x, y, lengths, loss, ("x", "y", "lengths"))
     return _evaluate(model, x, y, lengths, loss, metrics_module.check_names(metrics), batch_size, "")
 
@@ -153,9 +162,9 @@ def fit(
     clip_value: Optional[float] = None,
     seed: Optional[int] = None,
     progress: bool = True,
-    callbacks: Sequence[Any] = (),
+    callbacks: Optional[Sequence[Any]] = (),
     lengths: Optional[np.ndarray] = None,
-    metrics: Sequence[str] = (),
+    metrics: Optional[Sequence[str]] = (),
 ) -> History:
     """Train `model` on (x, y) and return its History.
 
@@ -166,8 +175,13 @@ def fit(
     early_stopping: an EarlyStopping, or an int patience on val_loss (on loss without validation).
     tbptt: chunk length k for truncated BPTT.  clip_norm / clip_value: gradient clipping per update.
     lengths: (N,) valid steps of each sequence of x; padding adds nothing to loss or gradients.
-    metrics: names from lstmcore.metrics ("accuracy", "mae", "mse"), logged per epoch.
+    metrics: names from lstmcore.metrics ("accuracy", "mae", "mse"), logged per epoch; None: none.
+    callbacks: objects with on_train_begin / on_epoch_end / on_train_end (schedules too); None: none.
     progress: a tqdm bar over all batches, shown only when stderr is a terminal.
+    seed: a non-negative int (or None: fresh entropy).
+
+    Floating x and y (and validation data) holding NaN or infinity anywhere, padding included, are
+    refused with a ValueError: training would spread it into every weight without an error.
     """
     # ---- every check before any work ----------------------------------------------------------
     model = _as_model(model)
@@ -176,14 +190,14 @@ def fit(
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size)
     validation_split = probability("validation_split", validation_split)
+    shuffle, progress = flag("shuffle", shuffle), flag("progress", progress)
     metric_names = metrics_module.check_names(metrics)
     lengths = _check_data(model, x, y, lengths, loss, ("x", "y", "lengths"))
     if clip_norm is not None:
         clip_norm = positive_float("clip_norm", clip_norm)
     if clip_value is not None:
         clip_value = positive_float("clip_value", clip_value)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise ValueError(f"seed must be None or an int, got {seed!r}")
+    rng = make_rng(seed, None)  # refuses a negative seed by name; numpy's error would not name it
 
     if validation_data is not None and validation_split:
         raise ValueError("give validation_data or validation_split, not both")
@@ -220,6 +234,10 @@ def fit(
         early_stopping = EarlyStopping("val_loss" if val_x is not None else "loss", patience=early_stopping)
     if early_stopping is not None and early_stopping.monitor.startswith("val_") and val_x is None:
         raise ValueError(f"early stopping monitors {early_stopping.monitor!r} but there is no validation data")
+    if callbacks is None:
+        callbacks = ()
+    if isinstance(callbacks, (str, bytes)) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"callbacks must be None or a sequence of callbacks, got {type(callbacks).__name__}")
     hooks = list(callbacks)
     for hook in hooks:
         if not any(hasattr(hook, name) for name in ("on_train_begin", "on_epoch_end", "on_train_end")):
@@ -228,7 +246,6 @@ def fit(
         hooks.append(early_stopping)
 
     # ---- training -----------------------------------------------------------------------------
-    rng = np.random.default_rng(seed)
     if seed is not None:
         model.set_rng(rng.spawn(1)[0])
     batches_per_epoch = -(-len(x) // batch_size)
