@@ -1,10 +1,12 @@
-"""The type stub shipped in the wheel (fast_lstm/__init__.pyi) names exactly what the module exports."""
+"""The type stub shipped in the wheel (fast_lstm/__init__.pyi) names exactly what the module exports,
+and both packages carry the PEP 561 marker that lets type checkers read their hints."""
 
 import ast
 import inspect
 import pathlib
 
 import fast_lstm
+import lstmcore
 
 
 def stub_names():
@@ -22,6 +24,11 @@ def stub_names():
 
 def test_stub_and_py_typed_ship_with_the_package():
     assert pathlib.Path(fast_lstm.__file__).with_name("py.typed").is_file()
+
+
+def test_lstmcore_ships_py_typed():
+    # Without it mypy and pyright ignore lstmcore's hints (its overloads of return_state among them).
+    assert pathlib.Path(lstmcore.__file__).with_name("py.typed").is_file()
 
 
 def test_every_public_name_is_in_the_stub():
