@@ -116,6 +116,45 @@ def test_a_failed_save_leaves_the_old_file_and_no_partial_file(tmp_path, monkeyp
         lstmcore.save("model", tmp_path / "x")
 
 
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits and umask")
+def test_a_saved_file_gets_open_s_mode_or_keeps_the_replaced_file_s(tmp_path):
+    def mode(name):
+        return os.stat(tmp_path / name).st_mode & 0o777
+
+    previous = os.umask(0o022)
+    try:
+        lstmcore.save(Dense(2, 1, seed=0), tmp_path / "new.lstm")
+        np.savez(tmp_path / "plain.npz", weight=np.zeros(1))
+        assert mode("new.lstm") == mode("plain.npz") == 0o644
+        os.umask(0o077)
+        lstmcore.save(Dense(2, 1, seed=0), tmp_path / "private.lstm")
+        assert mode("private.lstm") == 0o600
+        os.umask(0o022)
+        for kept in (0o640, 0o664):  # replacing a file keeps its bits, whatever the umask would give
+            (tmp_path / "old.lstm").write_bytes(b"old")
+            os.chmod(tmp_path / "old.lstm", kept)
+            lstmcore.save(Dense(2, 1, seed=0), tmp_path / "old.lstm")
+            assert mode("old.lstm") == kept
+            assert isinstance(lstmcore.load(tmp_path / "old.lstm"), Dense)
+    finally:
+        os.umask(previous)
+    assert sorted(os.listdir(tmp_path)) == ["new.lstm", "old.lstm", "plain.npz", "private.lstm"]
+
+
+def test_saving_a_layer_without_config_names_it(tmp_path):
+    class Scale(lstmcore.Layer):  # a user's layer: forward and backward, no config()
+        def forward(self, x, training=False):
+            return 2 * x
+
+    with pytest.raises(NotImplementedError, match=r"^layer 1: Scale defines no config\(\).*lstmcore.save.*register"):
+        lstmcore.save(Sequential(LSTM(3, 4), Scale(), Dense(4, 1)), tmp_path / "model.lstm")
+    with pytest.raises(NotImplementedError, match=r"^layer 0 \(TimeDistributed\): Scale defines no config"):
+        lstmcore.save(Sequential(TimeDistributed(Scale())), tmp_path / "model.lstm")
+    with pytest.raises(NotImplementedError, match=r"^Scale defines no config\(\)"):
+        lstmcore.save(Scale(), tmp_path / "model.lstm")
+    assert os.listdir(tmp_path) == []
+
+
 def architecture_of(path):
     with np.load(path) as archive:
         return json.loads(str(archive["__architecture__"]))

@@ -168,6 +168,17 @@ def test_public_names():
         assert hasattr(lstmcore, name)
 
 
+def test_repr_of_a_layer_without_config_is_its_class_name():
+    class Scale(lstmcore.Layer):  # a user's layer: forward and backward, no config()
+        def forward(self, x, training=False):
+            return 2 * x
+
+    assert repr(Scale()) == "Scale()"
+    assert repr(TimeDistributed(Scale())) == "TimeDistributed(Scale())"
+    with pytest.raises(NotImplementedError, match=r"Scale defines no config\(\)"):
+        Scale().config()
+
+
 F32 = np.float32
 
 # (make layer, x): every non-recurrent layer, with dropout both drawing a mask and not.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lstmcore import LSTM, Conv1D, Dense, Dropout, Embedding, Flatten, MaxPool1D, RepeatVector, Sequential
+from lstmcore import LSTM, Conv1D, Dense, Dropout, Embedding, Flatten, Layer, MaxPool1D, RepeatVector, Sequential
 from checks import numeric_gradient
 
 F64 = np.float64
@@ -83,6 +83,21 @@ def test_shape_mismatch_between_layers_is_refused_at_build_time():
     model = Sequential(Dense(4, 3), Dense(3, 1))  # input rank unknown until data arrives
     with pytest.raises(ValueError, match="layer 0"):
         model(np.zeros((2, 5), np.float32))
+
+
+class Scale(Layer):  # a user's layer: forward and backward, no config()
+    def forward(self, x, training=False):
+        return 2 * x
+
+    def backward(self, dy):
+        return 2 * dy
+
+
+def test_a_layer_without_config_prints_and_names_shape_mismatches():
+    model = Sequential(LSTM(3, 4), Scale(), Dense(4, 1))
+    assert "\n    Scale(),\n" in repr(model)
+    with pytest.raises(ValueError, match=r"shape mismatch at layer 2 after layer 1 \(Scale\(\)\): Dense.*expects 5"):
+        Sequential(LSTM(3, 4), Scale(), Dense(5, 1))
 
 
 def test_predict_equals_call_and_names_are_indexed():

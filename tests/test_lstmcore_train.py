@@ -244,3 +244,35 @@ def test_numpy_bools_are_bools_and_early_stopping_takes_only_bools():
     assert EarlyStopping(restore_best_weights=np.False_).restore_best_weights is False
     with pytest.raises(TypeError, match="restore_best_weights must be a bool"):
         EarlyStopping(restore_best_weights="no")
+
+
+@pytest.mark.parametrize("per_step, tbptt", [(True, None), (True, 3), (False, None)])  # tbptt: per step only
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_metrics_leave_out_what_the_loss_ignores(per_step, tbptt, with_lengths):
+    """Labels equal to ignore_index (and padding) count in no metric: not in fit's, evaluate's or
+    validation's accuracy; a batch whose labels are all ignored adds nothing to the epoch's."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((6, 6, 2))
+    model = Sequential(LSTM(2, 4, dtype=F64, return_sequences=per_step, seed=5), Dense(4, 3, dtype=F64, seed=6))
+    lengths = np.array([6, 2, 3, 6, 1, 6]) if with_lengths else None
+    y = model(x, lengths=lengths).argmax(axis=-1)
+    wrong = [0, 7] if per_step else [0, 2]
+    y.flat[wrong] = (y.flat[wrong] + 1) % 3  # two wrong labels: the true accuracy is not 1
+    if per_step:
+        y[:, 3:] = -100
+    y[4:] = -100  # the last batch (batch_size=2) is ignored whole
+    counted = y != -100
+    if with_lengths and per_step:
+        counted &= np.arange(6)[None, :] < lengths[:, None]
+    expected = float(np.mean((model(x, lengths=lengths).argmax(axis=-1) == y)[counted]))
+    assert 0 < expected < 1
+    loss = lstmcore.losses.CrossEntropy(ignore_index=-100)
+
+    logged = lstmcore.evaluate(model, x, y, loss=loss, lengths=lengths, metrics=["accuracy"], batch_size=4)
+    assert logged["accuracy"] == pytest.approx(expected)
+    # lr 1e-12: the weights (and so the argmax) stay put, and every accuracy must equal the expected one.
+    history = lstmcore.fit(model, x, y, loss=loss, optimizer=optim.SGD(1e-12), epochs=1, batch_size=2,
+                           lengths=lengths, validation_data=(x, y) if lengths is None else (x, y, lengths),
+                           tbptt=tbptt, shuffle=False, metrics=["accuracy"], progress=False)
+    assert history["accuracy"] == [pytest.approx(expected)]
+    assert history["val_accuracy"] == [pytest.approx(expected)]

@@ -2,7 +2,9 @@
 weight by name, a format tag and a format version.
 
 Writing goes to a temporary file in the target directory, flushed to disk, then renamed over the
-target (atomic on POSIX), so a crash never leaves a partial model file.  Reading reads and checks
+target (atomic on POSIX), so a crash never leaves a partial model file.  The file gets the
+permissions a plain open() would give it (0o666 less the umask), or keeps those of the file it
+replaces.  Reading reads and checks
 everything (zip CRCs, format, version, names, shapes, dtypes, finite values) before it builds the
 model, so a truncated, corrupted or foreign file raises ModelFileError and nothing is half-loaded.
 The shapes each weight must have come from the architecture's config alone: building would first
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 
 import numpy as np
@@ -39,8 +41,27 @@ def _architecture(model: Layer) -> Dict[str, Any]:
     return {"class": type(model).__name__, "config": model.config()}
 
 
+def _create_temporary(directory: str, base: str) -> Tuple[int, str]:
+    """A new, empty file next to the target, opened for writing.  Not tempfile.mkstemp: it creates
+    0o600, and os.replace would hand that mode to the model file.  os.open with 0o666 lets the
+    kernel apply the umask (and a directory's default ACL) exactly as for open(), without reading
+    the process-wide umask, which only os.umask can do, by changing it under other threads."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):  # 64 random bits a name: a second clash is all but impossible
+        temporary = os.path.join(directory, f"{base}.{secrets.token_hex(8)}.partial")
+        try:
+            return os.open(temporary, flags, 0o666), temporary
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"path: no free temporary file name in {directory}")
+
+
 def save(model: Layer, path: PathLike) -> None:
-    """Write `model` (a Sequential or any single layer) to `path`, atomically."""
+    """Write `model` (a Sequential or any single layer) to `path`, atomically.
+
+    A new file gets the mode open() would give it (0o666 less the umask); a file it replaces keeps
+    its permission bits.  NotImplementedError names a layer without ``config()``, which save needs.
+    """
     if not isinstance(model, Layer):
         raise TypeError(f"model must be an lstmcore Sequential or layer, got {type(model).__name__}")
     path = os.fspath(path)
@@ -51,9 +72,15 @@ def save(model: Layer, path: PathLike) -> None:
     arrays["__format__"] = np.array(FORMAT_TAG)
     arrays["__version__"] = np.array(FORMAT_VERSION)
     arrays["__architecture__"] = np.array(json.dumps(_architecture(model)))
-    handle, temporary = tempfile.mkstemp(dir=directory, prefix=os.path.basename(path) + ".", suffix=".partial")
+    try:
+        replaced_mode: Optional[int] = os.stat(path).st_mode & 0o777
+    except FileNotFoundError:
+        replaced_mode = None
+    handle, temporary = _create_temporary(directory, os.path.basename(path))
     try:
         with os.fdopen(handle, "wb") as stream:
+            if replaced_mode is not None:
+                os.chmod(temporary, replaced_mode)
             np.savez(stream, **arrays)
             stream.flush()
             os.fsync(stream.fileno())

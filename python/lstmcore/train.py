@@ -97,6 +97,22 @@ def _output_mask(model: Sequential, prediction: np.ndarray) -> Optional[np.ndarr
     return step_mask(lengths, prediction.shape[0], prediction.shape[1])
 
 
+def _metric_mask(loss: losses_module.Loss, target: np.ndarray, mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """What the metrics count: what the loss counts, so padding and ignore_index labels score nothing."""
+    return metrics_module.counted_mask(target, mask, getattr(loss, "ignore_index", None))
+
+
+def _metric_logs(loss: losses_module.Loss, metrics: Tuple[str, ...], prediction: np.ndarray, target: np.ndarray,
+                 mask: Optional[np.ndarray]) -> Tuple[Dict[str, float], int]:
+    """Each metric's value and the number of samples or steps it averaged over (its weight when
+    batches are combined: a batch whose labels are all ignored adds nothing)."""
+    if not metrics:
+        return {}, 0
+    counted = _metric_mask(loss, target, mask)
+    weight = int(counted.sum()) if counted is not None else int(np.prod(target.shape[:prediction.ndim - 1]))
+    return {name: metrics_module.METRICS[name](prediction, target, counted) for name in metrics}, weight
+
+
 def _update(model: Sequential, loss: losses_module.Loss, optimizer: optim.Optimizer, x: np.ndarray, y: np.ndarray,
             lengths: Optional[np.ndarray], clip_norm: Optional[float], clip_value: Optional[float]
             ) -> Tuple[float, np.ndarray, Optional[np.ndarray]]:
@@ -118,7 +134,8 @@ def _update(model: Sequential, loss: losses_module.Loss, optimizer: optim.Optimi
 def evaluate(model: Any, x: np.ndarray, y: np.ndarray, *, loss: Union[str, losses_module.Loss],
              batch_size: int = 256, lengths: Optional[np.ndarray] = None, metrics: Optional[Sequence[str]] = ()
              ) -> Dict[str, float]:
-    """Loss and metrics of inference predictions over the whole of (x, y), padding excluded.
+    """Loss and metrics of inference predictions over the whole of (x, y), padding excluded (and,
+    for the metrics as for the loss, labels equal to the loss's ignore_index).
 
     Checked as by ``fit``: x and y may hold no NaN or infinity; metrics=None means none.
     """
@@ -139,8 +156,8 @@ def _evaluate(model: Sequential, x: np.ndarray, y: np.ndarray, lengths: Optional
     prediction = np.concatenate(predictions)
     mask = None if masks[0] is None else np.concatenate(masks)
     logs = {prefix + "loss": loss.forward(prediction, y, mask)}
-    for name in metrics:
-        logs[prefix + name] = metrics_module.METRICS[name](prediction, y, mask)
+    values, _ = _metric_logs(loss, metrics, prediction, y, mask)
+    logs.update((prefix + name, value) for name, value in values.items())
     return logs
 
 
@@ -176,6 +193,7 @@ def fit(
     tbptt: chunk length k for truncated BPTT.  clip_norm / clip_value: gradient clipping per update.
     lengths: (N,) valid steps of each sequence of x; padding adds nothing to loss or gradients.
     metrics: names from lstmcore.metrics ("accuracy", "mae", "mse"), logged per epoch; None: none.
+        They count what the loss counts: padding and labels equal to its ignore_index are left out.
     callbacks: objects with on_train_begin / on_epoch_end / on_train_end (schedules too); None: none.
     progress: a tqdm bar over all batches, shown only when stderr is a terminal.
     seed: a non-negative int (or None: fresh entropy).
@@ -260,18 +278,20 @@ def fit(
             started = time.perf_counter()
             order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
             totals: Dict[str, float] = {}
+            weights: Dict[str, int] = {}
             for start in range(0, len(x), batch_size):
                 index = order[start:start + batch_size]
                 batch_lengths = None if lengths is None else lengths[index]
                 step_logs = _train_batch(model, loss, optimizer, x[index], y[index], batch_lengths,
                                          tbptt, clip_norm, clip_value, metric_names)
-                for key, value in step_logs.items():
-                    totals[key] = totals.get(key, 0.0) + value * len(index)
+                for key, (value, weight) in step_logs.items():
+                    totals[key] = totals.get(key, 0.0) + value * weight
+                    weights[key] = weights.get(key, 0) + weight
                 if bar is not None:
                     bar.set_description(f"epoch {epoch + 1}/{epochs}")
-                    bar.set_postfix(loss=f"{step_logs['loss']:.4g}", refresh=False)
+                    bar.set_postfix(loss=f"{step_logs['loss'][0]:.4g}", refresh=False)
                     bar.update(1)
-            logs = {key: total / len(x) for key, total in totals.items()}
+            logs = {key: total / max(weights[key], 1) for key, total in totals.items()}
             if val_x is not None:
                 logs.update(_evaluate(model, val_x, val_y, val_lengths, loss, metric_names, batch_size, "val_"))
             history.append(epoch, logs, time.perf_counter() - started)
@@ -290,16 +310,18 @@ def fit(
 
 def _train_batch(model: Sequential, loss: losses_module.Loss, optimizer: optim.Optimizer, x: np.ndarray,
                  y: np.ndarray, lengths: Optional[np.ndarray], tbptt: Optional[int], clip_norm: Optional[float],
-                 clip_value: Optional[float], metric_names: Tuple[str, ...]) -> Dict[str, float]:
+                 clip_value: Optional[float], metric_names: Tuple[str, ...]) -> Dict[str, Tuple[float, int]]:
+    """One batch's updates; each logged value with its weight in the epoch's mean: the samples for
+    the loss, the samples or steps it counted for a metric."""
     if tbptt is None:
         value, prediction, mask = _update(model, loss, optimizer, x, y, lengths, clip_norm, clip_value)
-        logs = {"loss": value}
-        for name in metric_names:
-            logs[name] = metrics_module.METRICS[name](prediction, y, mask)
-        return logs
-    # Chunks of tbptt steps; the logged loss weighs each chunk by the steps it counts.
+        values, weight = _metric_logs(loss, metric_names, prediction, y, mask)
+        return {"loss": (value, len(x)), **{name: (metric, weight) for name, metric in values.items()}}
+    # Chunks of tbptt steps; the logged loss weighs each chunk by the steps it counts, each metric
+    # by the steps it scored.
     sums: Dict[str, float] = {}
     counted_total = 0
+    metric_total = 0
     with model.carrying_state():
         for start in range(0, x.shape[1], tbptt):
             chunk_lengths = None if lengths is None else np.clip(lengths - start, 0, tbptt)
@@ -308,10 +330,12 @@ def _train_batch(model: Sequential, loss: losses_module.Loss, optimizer: optim.O
             value, prediction, mask = _update(model, loss, optimizer, x[:, start:start + tbptt],
                                               y[:, start:start + tbptt], chunk_lengths, clip_norm, clip_value)
             counted = int(mask.sum()) if mask is not None else prediction.shape[0] * prediction.shape[1]
-            chunk_logs = {"loss": value}
-            for name in metric_names:
-                chunk_logs[name] = metrics_module.METRICS[name](prediction, y[:, start:start + tbptt], mask)
-            for key, chunk_value in chunk_logs.items():
-                sums[key] = sums.get(key, 0.0) + chunk_value * counted
+            sums["loss"] = sums.get("loss", 0.0) + value * counted
             counted_total += counted
-    return {key: total / max(counted_total, 1) for key, total in sums.items()}
+            values, weight = _metric_logs(loss, metric_names, prediction, y[:, start:start + tbptt], mask)
+            for name, metric in values.items():
+                sums[name] = sums.get(name, 0.0) + metric * weight
+            metric_total += weight
+    logs = {"loss": (sums.get("loss", 0.0) / max(counted_total, 1), len(x))}
+    logs.update((name, (sums.get(name, 0.0) / max(metric_total, 1), metric_total)) for name in metric_names)
+    return logs

@@ -83,8 +83,11 @@ class Layer:
         return lengths
 
     def config(self) -> Dict[str, Any]:
-        """The constructor arguments, JSON-serialisable: ``type(layer)(**layer.config())`` rebuilds it."""
-        raise NotImplementedError
+        """The constructor arguments, JSON-serialisable: ``type(layer)(**layer.config())`` rebuilds it.
+        A layer class of one's own defines it (and is ``register``-ed) to be saved and loaded."""
+        raise NotImplementedError(f"{type(self).__name__} defines no config(): lstmcore.save needs one (the "
+                                  f"constructor arguments, JSON-serialisable) and the class registered with "
+                                  f"lstmcore.layers.base.register for lstmcore.load to rebuild it")
 
     # ---- inference ----------------------------------------------------------------------------
 
@@ -98,7 +101,11 @@ class Layer:
         return self.forward(x, training=False)
 
     def __repr__(self) -> str:
-        arguments = ", ".join(f"{key}={value!r}" for key, value in self.config().items())
+        try:
+            config = self.config()
+        except NotImplementedError:  # a layer of one's own without config(): repr sits in error messages
+            return f"{type(self).__name__}()"
+        arguments = ", ".join(f"{key}={value!r}" for key, value in config.items())
         return f"{type(self).__name__}({arguments})"
 
 

@@ -73,7 +73,15 @@ class Sequential(Layer):
         return shape
 
     def config(self) -> Dict[str, Any]:
-        return {"layers": [{"class": type(layer).__name__, "config": layer.config()} for layer in self.layers]}
+        entries = []
+        for index, layer in enumerate(self.layers):
+            try:
+                entries.append({"class": type(layer).__name__, "config": layer.config()})
+            except NotImplementedError as error:  # a layer of one's own: say which of the model's it is
+                name = type(layer).__name__
+                where = f"layer {index}" + ("" if str(error).startswith(name + " ") else f" ({name})")
+                raise NotImplementedError(f"{where}: {error}") from None
+        return {"layers": entries}
 
     @classmethod
     def from_config(cls, config: Dict[str, Any]) -> "Sequential":
