@@ -3,6 +3,7 @@ bad options and unusable paths fail with one line on stderr and no traceback."""
 
 from __future__ import annotations
 
+import pathlib
 import re
 import subprocess
 import sys
@@ -12,9 +13,12 @@ import pytest
 
 import fast_lstm
 import lstmcore
+from lstmcore import cli
+from lstmcore.cli import adding, bench, charlm, forecast, info
 
 COMMANDS = ("demo", "forecast", "charlm", "adding", "temporal-order", "bench", "info")
 TINY_FORECAST = ("--epochs", "1", "--hidden", "8", "--no-plot")
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -106,8 +110,8 @@ def test_info_names_version_isa_and_threads():
 
 @pytest.mark.parametrize("args, status", [
     (["--bogus"], 2), (["--threads", "0"], 2), (["--threads", "two"], 2), (["--seed", "x"], 2), (["extra"], 2),
-    (["charlm", "--epochs", "-1"], 2), (["adding", "--T", "5"], 1), (["temporal-order", "--T", "3"], 1),
-    (["demo", "--save", "/nonexistent-dir/model.lstm"], 1), (["forecast", "--window", "8"], 1),
+    (["charlm", "--epochs", "-1"], 2), (["adding", "--T", "5"], 2), (["temporal-order", "--T", "3"], 2),
+    (["demo", "--save", "/nonexistent-dir/model.lstm"], 1), (["forecast", "--window", "8"], 2),
 ])
 def test_bad_option_fails_with_one_error_line_and_no_traceback(args, status):
     result = run_cli(*args)
@@ -122,3 +126,98 @@ def test_save_into_a_directory_path_fails_before_training(tmp_path):
     result = run_cli("adding", "--T", "20", "--save", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip() == f"lstmcore adding: error: --save {tmp_path}: is a directory"
+
+
+def refused_while_parsing(capsys, *args: str) -> str:
+    """Runs the command line in-process on arguments it must refuse before any work: exit 2, one line."""
+    with pytest.raises(SystemExit) as stop:
+        cli.main(list(args))
+    assert stop.value.code == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and "error: argument" in lines[0], captured.err
+    return lines[0]
+
+
+TINY = {"demo": TINY_FORECAST, "forecast": TINY_FORECAST, "info": (), "bench": ("--quick", "--repeats", "1"),
+        "charlm": ("--epochs", "1", "--hidden", "4", "--chars", "3000", "--steps", "20", "--sample", "0"),
+        "adding": ("--T", "10", "--epochs", "1"), "temporal-order": ("--T", "10", "--epochs", "1")}
+
+
+@pytest.mark.parametrize("command, option, value", [
+    *((command, "--seed", "-1") for command in ("demo", "forecast", "charlm", "adding", "temporal-order", "bench")),
+    ("info", "--threads", "5000"), ("forecast", "--lr", "-1"), ("forecast", "--lr", "nan"), ("forecast", "--lr", "inf"),
+    ("adding", "--lr", "0"), ("temporal-order", "--lr", "inf"), ("charlm", "--sample", "-1"),
+    ("charlm", "--temperature", "inf"), ("adding", "--T", "5"), ("temporal-order", "--T", "9"),
+    ("forecast", "--window", "9"),
+])
+def test_meaningless_values_are_bad_options(capsys, command, option, value):
+    # the tiny sizes first: a CLI that failed to refuse the value still ends quickly
+    line = refused_while_parsing(capsys, command, *TINY[command], option, value)
+    assert line.startswith(f"lstmcore {command}: error: argument {option}: expected "), line
+
+
+@pytest.mark.parametrize("command", ["adding", "temporal-order"])
+@pytest.mark.parametrize("bias", ["nan", "inf", "-inf"])
+def test_non_finite_forget_bias_is_a_bad_option(capsys, command, bias):
+    line = refused_while_parsing(capsys, command, "--T", "10", "--epochs", "1", f"--forget-bias={bias}")
+    assert f"argument --forget-bias: expected a finite number, got {bias}" in line
+
+
+def test_forecast_window_minimum_follows_the_layers(capsys):
+    stages = forecast.feature_stages(seed=0)
+    assert forecast.shortest_window(stages) == 10  # k=3, pool 2, twice: 10 -> 8 -> 4 -> 2 -> 1
+    model = forecast.build_model(horizon=3, hidden=4, seed=0)
+    assert model.predict(np.zeros((1, 10, 1), np.float32)).shape == (1, 3)
+    with pytest.raises(ValueError):
+        model.predict(np.zeros((1, 9, 1), np.float32))
+    assert "expected an integer of at least 10" in refused_while_parsing(capsys, "forecast", "--window", "9")
+    assert cli.parse_arguments(["forecast", "--window", "10"]).window == 10
+
+
+def test_readme_lists_the_options_of_bench_and_info():
+    match = re.search(r"`bench` takes (.*?); `info` takes (.*?) only\.", README.read_text(), re.S)
+    assert match, "README must say which options bench and info take"
+    for module, listed in ((bench, match.group(1)), (info, match.group(2))):
+        parser = cli.Parser()
+        module.add_arguments(parser)
+        options = set(re.findall(r"--[a-z][a-z-]*", parser.format_help())) - {"--help"}
+        assert options == set(re.findall(r"--[a-z][a-z-]*", listed)), module.NAME
+
+
+def test_options_may_come_before_the_command():
+    out = ok(run_cli("--threads", "1", "--quiet", "info"))
+    assert re.search(r"threads\s+1 ", out) and "compiled module" not in out  # --quiet reached info
+    args = cli.parse_arguments(["--seed", "3", "--thr", "2", "adding", "--T", "20"])
+    assert (args.command, args.seed, args.threads, args.T) == ("adding", 3, 2, 20)
+    args = cli.parse_arguments(["--prompt", "info", "charlm"])  # an option's value is not the command
+    assert (args.command, args.prompt) == ("charlm", "info")
+    args = cli.parse_arguments(["--save", "info"])
+    assert (args.command, args.save) == ("demo", "info")
+    assert cli.parse_arguments([]).command == "demo"
+
+
+@pytest.mark.parametrize("chars", [30_000, 400_000])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_charlm_holds_out_about_one_character_in_ten(chars, seed):
+    train, validation, files = charlm.read_text(charlm.stdlib_files(np.random.default_rng(seed)), chars)
+    total = len(train) + len(validation)
+    assert 0.08 <= len(validation) / total <= 0.12
+    assert 0.8 * chars <= total <= 1.1 * chars and files >= 2
+
+
+def test_adding_marks_two_pairs_and_keeps_the_end_marker_at_T10():
+    T = 10
+    x, target, lengths = adding.make(np.random.default_rng(0), 4000, T)
+    rows = np.arange(len(x))
+    markers = x[:, :, 1]
+    assert (markers[rows, lengths - 1] == -1.0).all()  # the last pair is never one of the marked
+    marked = markers == 1.0
+    assert (marked.sum(axis=1) == 2).all()
+    positions = np.sort(np.argwhere(marked)[:, 1].reshape(-1, 2), axis=1)
+    assert (positions[:, 1] <= 9).all() and (positions[:, 0] < T // 2).all()
+    # X2 is one of the first T/2 - 1 unmarked pairs: all T/2 - 1 of them when X1 lies beyond them
+    assert set(positions[positions[:, 1] >= T // 2, 0]) == set(range(T // 2 - 1))
+    values = np.where(marked, x[:, :, 0], 0.0).sum(axis=1)
+    np.testing.assert_allclose(target[:, 0], 0.5 + values / 4, atol=1e-6)

@@ -4,7 +4,8 @@ Task (as defined in the paper): each sequence is a series of pairs (value, marke
 drawn uniformly from [-1, 1]; markers are 1.0, 0.0 or -1.0.  The length is random in [T, T + T/10].
 Exactly two pairs are marked with 1.0: first one of the first ten pairs (its value is X1), then one
 of the first T/2 - 1 pairs not yet marked (its value is X2).  Every other marker is 0, except the
-first and the last pair's, which are -1.  (When the first pair is the one marked, X1 is set to 0.)
+first and the last pair's, which are -1.  (When the first pair is the one marked, X1 is set to 0.
+The last pair is never marked: at T = 10 it can be one of the first ten, and is then left out.)
 At the end of the sequence the target is 0.5 + (X1 + X2) / 4.0, in [0, 1]; there is no error
 signal before the end.
 
@@ -43,10 +44,11 @@ def make(rng: np.random.Generator, count: int, T: int) -> longlag.Batch:
     x[:, :, 0] = values
     x[rows, 0, 1] = -1.0
     x[rows, lengths - 1, 1] = -1.0
-    first = rng.integers(0, 10, size=count)
-    # One of the first T/2 - 1 positions other than `first`: draw among T/2 - 2 slots and skip `first`.
-    span = T // 2 - 1
-    second = rng.integers(0, span - 1, size=count)
+    # One of the first ten pairs, but never the last (its -1 ends the sequence): that matters only at
+    # T = 10, where a sequence of length 10 ends at the tenth pair.
+    first = rng.integers(0, np.minimum(10, lengths - 1))
+    # One of the first T/2 - 1 pairs still unmarked: draw among T/2 - 1 slots and skip `first`.
+    second = rng.integers(0, T // 2 - 1, size=count)
     second = second + (second >= first)
     x[rows, first, 1] = 1.0
     x[rows, second, 1] = 1.0
@@ -76,7 +78,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_threads(args)
-    longlag.check_length(args)
     check_writable(args.save, "--save")
     header(args, NAME)
     say(args, f"task: pairs (value in [-1, 1], marker), lengths {args.T}..{args.T + args.T // 10}, target "

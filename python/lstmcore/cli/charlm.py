@@ -2,9 +2,10 @@
 the standard library's own source files.
 
 Text: a seeded random sample of the ``.py`` files under ``sysconfig.get_paths()['stdlib']`` (no
-test suites, no site-packages), read until `--chars` characters; characters outside printable
+test suites, no site-packages), read until about `--chars` characters; characters outside printable
 ASCII plus newline become ``?``.  Whole files go to training or validation (about one character
-in ten to validation), so validation text is code the model has not seen.
+in ten to validation: files too long for what is left of either part are skipped), so validation
+text is code the model has not seen.
 
 Model: Embedding(V -> 32) -> LSTM(32 -> H) -> Dense(H -> V), next-character cross-entropy on
 sequences of `--steps` characters.  Reported: validation perplexity exp(cross-entropy) beside the
@@ -26,8 +27,8 @@ from .. import evaluate, fit
 from ..layers import LSTM, Dense, Embedding, Sequential
 from ..optim import Adam
 from .common import (
-    CliError, Stopwatch, add_training_options, apply_threads, check_writable, header, positive_float, positive_int,
-    save_model, say, show_progress,
+    CliError, Stopwatch, add_training_options, apply_threads, check_writable, header, non_negative_int, positive_float,
+    positive_int, save_model, say, show_progress,
 )
 
 NAME = "charlm"
@@ -35,6 +36,8 @@ HELP = "character-level LSTM language model on the standard library's .py source
 ALPHABET = "\n" + "".join(chr(code) for code in range(32, 127)) + "?"
 EMBEDDING = 32
 EXCLUDED_DIRECTORIES = {"test", "tests", "site-packages", "dist-packages", "idlelib", "__pycache__"}
+VALIDATION_SHARE = 0.1
+FILL = 0.9  # whole files rarely fill a part exactly: stop at nine tenths
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--steps", type=positive_int, default=100, metavar="T",
                        help="characters per training sequence (default 100)")
     group.add_argument("--batch-size", type=positive_int, default=64, metavar="B", help="default 64")
-    group.add_argument("--sample", type=int, default=400, metavar="N",
+    group.add_argument("--sample", type=non_negative_int, default=400, metavar="N",
                        help="characters to generate after training (default 400; 0: none)")
     group.add_argument("--temperature", type=positive_float, default=0.6,
                        help="sampling temperature (default 0.6; lower is more conservative)")
@@ -64,28 +67,30 @@ def stdlib_files(rng: np.random.Generator) -> List[str]:
 
 
 def read_text(paths: List[str], limit: int) -> Tuple[str, str, int]:
-    """(training text, validation text, files read): whole files, about one character in ten to validation."""
+    """(training text, validation text, files used): whole files in the order given, a tenth of `limit`
+    characters for validation and the rest for training.  Each file goes to the part it fits in (the
+    emptier one, in proportion, if both); one that fits in neither is skipped, and reading stops once
+    both parts are nine tenths full: validation holds 9 to 11% of the text (less only if the files run
+    out first, as they can at a few thousand characters, where few files are short enough)."""
     allowed = set(ALPHABET)
-    train: List[str] = []
-    validation: List[str] = []
-    total = held_out = count = 0
+    parts: Tuple[List[str], List[str]] = ([], [])  # training, validation
+    budgets = (limit * (1 - VALIDATION_SHARE), limit * VALIDATION_SHARE)
+    sizes = [0, 0]
     for path in paths:
         try:
             with open(path, encoding="utf-8") as stream:
-                text = stream.read()
+                text = stream.read().replace("\t", "    ")
         except (OSError, UnicodeDecodeError):
             continue
-        text = "".join(character if character in allowed else "?" for character in text.replace("\t", "    "))
-        if train and held_out < 0.1 * total:
-            validation.append(text)
-            held_out += len(text)
-        else:
-            train.append(text)
-        count += 1
-        total += len(text)
-        if total >= limit and validation:
+        fitting = [part for part in (0, 1) if text and sizes[part] + len(text) <= budgets[part]]
+        if not fitting:
+            continue
+        part = min(fitting, key=lambda index: sizes[index] / budgets[index])
+        parts[part].append("".join(character if character in allowed else "?" for character in text))
+        sizes[part] += len(text)
+        if all(size >= FILL * budget for size, budget in zip(sizes, budgets)):
             break
-    return "\n".join(train), "\n".join(validation), count
+    return "\n".join(parts[0]), "\n".join(parts[1]), len(parts[0]) + len(parts[1])
 
 
 def encode(text: str) -> np.ndarray:
@@ -123,8 +128,6 @@ def sample(model: Sequential, prompt: str, length: int, temperature: float, rng:
 def run(args: argparse.Namespace) -> int:
     apply_threads(args)
     check_writable(args.save, "--save")
-    if args.sample < 0:
-        raise CliError(f"--sample must be 0 or more, got {args.sample}")
     clock = Stopwatch()
     rng = np.random.default_rng(args.seed)
     train_text, validation_text, files = read_text(stdlib_files(rng), args.chars)

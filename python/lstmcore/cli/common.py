@@ -4,14 +4,17 @@ saving the model and the optional plot."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
-from typing import Any, NoReturn, Optional
+from typing import Any, Callable, NoReturn, Optional
 
 import fast_lstm
 
 from ..io import save
+
+MAX_THREADS = 1024  # fast_lstm.set_num_threads accepts 1..1024
 
 
 class CliError(Exception):
@@ -25,32 +28,59 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def positive_int(text: str) -> int:
+def bounded_int(lowest: int, highest: Optional[int] = None, reason: str = "") -> Callable[[str], int]:
+    """An argparse type: an integer from `lowest` to `highest` (None: no upper bound); `reason`, if
+    given, says in the error message where the bound comes from."""
+    if highest is not None:
+        wanted = f"an integer from {lowest} to {highest}"
+    else:
+        wanted = {0: "a non-negative integer", 1: "a positive integer"}.get(lowest, f"an integer of at least {lowest}")
+    if reason:
+        wanted += f" ({reason})"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
+        if value < lowest or (highest is not None and value > highest):
+            raise argparse.ArgumentTypeError(f"expected {wanted}, got {value}")
+        return value
+    return parse
+
+
+positive_int = bounded_int(1)
+non_negative_int = bounded_int(0)  # seeds: numpy and the layers refuse negative ones
+
+
+def _float(text: str, wanted: str) -> float:
     try:
-        value = int(text)
+        return float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+        raise argparse.ArgumentTypeError(f"expected {wanted}, got {text!r}") from None
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    value = _float(text, "a positive number")
+    if not (value > 0 and math.isfinite(value)):  # `not >` also refuses NaN
+        raise argparse.ArgumentTypeError(f"expected a positive finite number, got {text}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    value = _float(text, "a number")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
     return value
 
 
 def add_runtime_options(parser: argparse.ArgumentParser) -> None:
     """--threads, --seed, --quiet: on every subcommand."""
     group = parser.add_argument_group("common options")
-    group.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                       help="kernel threads (default: fast_lstm's, the CPUs this process may use)")
-    group.add_argument("--seed", type=int, default=0, help="seed of data, initial weights and shuffling (default 0)")
+    group.add_argument("--threads", type=bounded_int(1, MAX_THREADS), default=None, metavar="N",
+                       help=f"kernel threads, 1 to {MAX_THREADS} (default: fast_lstm's, the CPUs this process may use)")
+    group.add_argument("--seed", type=non_negative_int, default=0,
+                       help="seed of data, initial weights and shuffling, 0 or more (default 0)")
     group.add_argument("--quiet", action="store_true", help="no progress bar; print only the result lines")
 
 

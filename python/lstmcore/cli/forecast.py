@@ -16,12 +16,14 @@ recent windows, beside the last-value and seasonal-naive forecasts.
 from __future__ import annotations
 
 import argparse
+from typing import List, Optional, Sequence, Tuple
 
 from ..datasets import load_co2
-from ..layers import LSTM, Conv1D, Dense, MaxPool1D, Sequential
+from ..layers import LSTM, Conv1D, Dense, Layer, MaxPool1D, Sequential
 from . import series as forecasting
 from .common import (
-    CliError, Stopwatch, add_training_options, apply_threads, check_writable, header, positive_int, say,
+    Stopwatch, add_training_options, apply_threads, bounded_int, check_writable, header, positive_float, positive_int,
+    say,
 )
 from .demo import add_plot_options, check_plot_path
 
@@ -32,28 +34,43 @@ FILTERS, KERNEL, POOL, DENSE = 32, 3, 2, 32
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_options(parser, epochs=30, hidden=48)
+    shortest = shortest_window(feature_stages(seed=0))
     group = parser.add_argument_group("task")
-    group.add_argument("--window", type=positive_int, default=104, metavar="W",
-                       help="weeks of history the model reads (default 104)")
+    group.add_argument("--window", type=bounded_int(shortest, reason="the weeks two convolution-pooling stages "
+                                                                     "reduce to one step for the LSTM"),
+                       default=104, metavar="W",
+                       help=f"weeks of history the model reads (default 104; at least {shortest})")
     group.add_argument("--horizon", type=positive_int, default=26, metavar="K",
                        help="weeks it predicts, at once (default 26)")
     group.add_argument("--batch-size", type=positive_int, default=32, metavar="B", help="default 32")
-    group.add_argument("--lr", type=float, default=3e-3, help="Adam learning rate (default 3e-3)")
+    group.add_argument("--lr", type=positive_float, default=3e-3, help="Adam learning rate (default 3e-3)")
     add_plot_options(parser, "lstmcore-forecast.png")
 
 
-def build_model(window: int, horizon: int, hidden: int, seed: int) -> Sequential:
-    steps = window
-    for _ in range(2):  # valid convolution then pooling
-        steps = (steps - KERNEL + 1) // POOL
-    if steps < 1:
-        raise CliError(f"--window {window} is too short for two convolution-pooling stages "
-                       f"(needs at least {2 * (2 * KERNEL - 1) + KERNEL - 1 + POOL} weeks)")
+def feature_stages(seed: int) -> List[Layer]:
+    """The two convolution-pooling stages in front of the LSTM (valid convolutions)."""
+    return [Conv1D(1, FILTERS, KERNEL, activation="relu", seed=seed), MaxPool1D(POOL),
+            Conv1D(FILTERS, FILTERS, KERNEL, activation="relu", seed=seed + 1), MaxPool1D(POOL)]
+
+
+def shortest_window(stages: Sequence[Layer]) -> int:
+    """The fewest weeks the stages turn into at least one step, by the layers' own shape rules
+    (kernel 3, pool 2: 10 -> 8 -> 4 -> 2 -> 1), so the bound follows any change of the layout."""
+    window = 1
+    while True:
+        shape: Tuple[Optional[int], ...] = (window, 1)
+        try:
+            for layer in stages:
+                shape = layer.output_shape(shape)
+        except ValueError:  # too short for one of the stages
+            window += 1
+            continue
+        return window
+
+
+def build_model(horizon: int, hidden: int, seed: int) -> Sequential:
     return Sequential(
-        Conv1D(1, FILTERS, KERNEL, activation="relu", seed=seed),
-        MaxPool1D(POOL),
-        Conv1D(FILTERS, FILTERS, KERNEL, activation="relu", seed=seed + 1),
-        MaxPool1D(POOL),
+        *feature_stages(seed),
         LSTM(FILTERS, hidden, return_sequences=False, seed=seed + 2),
         Dense(hidden, DENSE, activation="relu", seed=seed + 3),
         Dense(DENSE, horizon, seed=seed + 4),
@@ -62,12 +79,10 @@ def build_model(window: int, horizon: int, hidden: int, seed: int) -> Sequential
 
 def run(args: argparse.Namespace) -> int:
     apply_threads(args)
-    if not args.lr > 0:
-        raise CliError(f"--lr must be positive, got {args.lr}")
     check_writable(args.save, "--save")
     check_plot_path(args)
     clock = Stopwatch()
-    model = build_model(args.window, args.horizon, args.hidden, args.seed)
+    model = build_model(args.horizon, args.hidden, args.seed)
     data = load_co2()
     windows = forecasting.make_windows(data, args.window, args.horizon)
     header(args, NAME)

@@ -23,11 +23,13 @@ import numpy as np
 from .. import fit
 from ..layers import LSTM, Sequential
 from ..optim import Adam
-from .common import CliError, Stopwatch, add_training_options, positive_float, positive_int, say, terminal
+from .common import (
+    Stopwatch, add_training_options, bounded_int, finite_float, positive_float, positive_int, say, terminal,
+)
 
 ROUND = 2000      # the paper's "2000 most recent sequences"
 TEST_SEQUENCES = 2560
-MIN_T = 10
+MIN_T = 10        # adding marks one of the first ten pairs; temporal-order needs t1 = T/10 >= 1, after E
 FORGET_BIAS = 3.0  # sigmoid(3) = 0.95: with lstmcore's default of 1 (0.73) nothing survives 100 steps to learn from
 
 Batch = Tuple[np.ndarray, np.ndarray, np.ndarray]  # x (N, T_max, F) float32, targets, lengths (N,) int64
@@ -47,18 +49,14 @@ def add_arguments(parser: argparse.ArgumentParser, *, hidden: int, rounds: int, 
     add_training_options(parser, epochs=rounds, hidden=hidden,
                          epochs_help=f"most rounds of {ROUND} fresh training sequences before giving up")
     group = parser.add_argument_group("task")
-    group.add_argument("--T", dest="T", type=positive_int, default=100, metavar="T",
+    group.add_argument("--T", dest="T", type=bounded_int(MIN_T, reason="shorter sequences do not fit the task"),
+                       default=100, metavar="T",
                        help=f"minimal sequence length (default 100, the paper's; at least {MIN_T})")
     group.add_argument("--batch-size", type=positive_int, default=32, metavar="B", help="default 32")
     group.add_argument("--lr", type=positive_float, default=lr, help=f"Adam learning rate (default {lr:g})")
-    group.add_argument("--forget-bias", type=float, default=FORGET_BIAS, metavar="B",
+    group.add_argument("--forget-bias", type=finite_float, default=FORGET_BIAS, metavar="B",
                        help=f"initial forget-gate bias (default {FORGET_BIAS:g}: the cell starts out remembering, "
                             f"close to the 1997 cell, which had no forget gate)")
-
-
-def check_length(args: argparse.Namespace) -> None:
-    if args.T < MIN_T:
-        raise CliError(f"--T {args.T} is too small: the task needs sequences of at least {MIN_T} steps")
 
 
 def train_until_criterion(args: argparse.Namespace, task: Task, model: Sequential) -> Tuple[bool, int, Sequential]:

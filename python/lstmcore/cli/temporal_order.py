@@ -77,7 +77,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     apply_threads(args)
-    longlag.check_length(args)
     check_writable(args.save, "--save")
     header(args, NAME)
     say(args, f"task: E ... B over {{a,b,c,d}}, X/Y at t1 in [{args.T // 10}, {args.T // 5}] and t2 in "
