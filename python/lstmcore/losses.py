@@ -42,6 +42,11 @@ def _check_mask(mask: object, leading_shape: Sequence[int]) -> Optional[np.ndarr
     return mask
 
 
+def _to_rank(mask: np.ndarray, ndim: int) -> np.ndarray:
+    """A leading-shape mask with trailing axes of size 1, to broadcast against a target of ndim axes."""
+    return mask.reshape(mask.shape + (1,) * (ndim - mask.ndim))
+
+
 class Loss:
     name = ""
     _record: Optional[tuple] = None  # what backward needs, kept by forward
@@ -50,6 +55,11 @@ class Loss:
         if self._record is None:
             raise RuntimeError(f"{type(self).__name__}.backward() needs a preceding forward(prediction, target)")
         return self._record
+
+    def counted(self, target: np.ndarray, mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """The elements of `target` this loss counts: those `mask` keeps (a leading part of target's
+        shape), or None for all. fit scores its metrics on the same elements."""
+        return mask
 
     def forward(self, prediction: Array, target: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
         raise NotImplementedError
@@ -156,6 +166,13 @@ class CrossEntropy(Loss):
         self.class_weights: Optional[np.ndarray] = class_weights  # type: ignore[assignment]
         self.ignore_index = ignore_index
 
+    def counted(self, target: np.ndarray, mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
+        """What the mask keeps, less the labels equal to ignore_index."""
+        if self.ignore_index is None:
+            return mask
+        counted = target != self.ignore_index
+        return counted if mask is None else counted & _to_rank(mask, target.ndim)
+
     def forward(self, prediction: Array, target: np.ndarray, mask: Optional[np.ndarray] = None) -> float:
         _check_prediction(prediction)
         check_integer_array("target", target)
@@ -165,11 +182,9 @@ class CrossEntropy(Loss):
                              f"class axis), got {target.shape}")
         if self.class_weights is not None and self.class_weights.size != classes:
             raise ValueError(f"class_weights has {self.class_weights.size} entries, the logits {classes} classes")
-        mask = _check_mask(mask, target.shape)
-        counted = np.ones(target.shape, bool) if mask is None else np.broadcast_to(
-            mask.reshape(mask.shape + (1,) * (target.ndim - mask.ndim)), target.shape)
-        if self.ignore_index is not None:
-            counted = counted & (target != self.ignore_index)
+        kept = self.counted(target, _check_mask(mask, target.shape))
+        counted = np.ones(target.shape, bool) if kept is None else np.broadcast_to(_to_rank(kept, target.ndim),
+                                                                                  target.shape)
         labels = np.where(counted, target, 0)
         if labels.size and (labels.min() < 0 or labels.max() >= classes):
             raise ValueError(f"target must hold class ids in [0, {classes}) (or ignore_index), "

@@ -1,7 +1,7 @@
 """Metrics reported by fit (not differentiated): accuracy for logits, mae and mse for regression.
 Each is a mean over the counted elements (mask as in lstmcore.losses).  fit and evaluate pass the
-elements the loss counts: ``counted_mask`` leaves out padding and labels equal to the loss's
-``ignore_index``, so a metric never scores a step the loss ignores."""
+elements the loss counts (``Loss.counted``: padding and, for CrossEntropy, labels equal to its
+``ignore_index`` left out), so a metric never scores a step the loss ignores."""
 
 from __future__ import annotations
 
@@ -17,19 +17,6 @@ def _masked_mean(values: np.ndarray, mask: Optional[np.ndarray]) -> float:
         return float(np.mean(values, dtype=np.float64))
     weight = np.broadcast_to(mask.reshape(mask.shape + (1,) * (values.ndim - mask.ndim)), values.shape)
     return float(np.sum(values * weight, dtype=np.float64) / max(int(weight.sum()), 1))
-
-
-def counted_mask(target: np.ndarray, mask: Optional[np.ndarray], ignore_index: Optional[int] = None
-                 ) -> Optional[np.ndarray]:
-    """The samples or steps of `target` a loss counts: those `mask` keeps (bool, a leading part of
-    target's shape, from lengths), less those whose label is `ignore_index` (as in
-    lstmcore.losses.CrossEntropy).  None when every element counts."""
-    if ignore_index is None:
-        return mask
-    counted = target != ignore_index
-    if mask is not None:
-        counted &= mask.reshape(mask.shape + (1,) * (target.ndim - mask.ndim))
-    return counted
 
 
 def accuracy(prediction: Array, target: np.ndarray, mask: Optional[np.ndarray] = None) -> float:

@@ -97,18 +97,13 @@ def _output_mask(model: Sequential, prediction: np.ndarray) -> Optional[np.ndarr
     return step_mask(lengths, prediction.shape[0], prediction.shape[1])
 
 
-def _metric_mask(loss: losses_module.Loss, target: np.ndarray, mask: Optional[np.ndarray]) -> Optional[np.ndarray]:
-    """What the metrics count: what the loss counts, so padding and ignore_index labels score nothing."""
-    return metrics_module.counted_mask(target, mask, getattr(loss, "ignore_index", None))
-
-
 def _metric_logs(loss: losses_module.Loss, metrics: Tuple[str, ...], prediction: np.ndarray, target: np.ndarray,
                  mask: Optional[np.ndarray]) -> Tuple[Dict[str, float], int]:
     """Each metric's value and the number of samples or steps it averaged over (its weight when
     batches are combined: a batch whose labels are all ignored adds nothing)."""
     if not metrics:
         return {}, 0
-    counted = _metric_mask(loss, target, mask)
+    counted = loss.counted(target, mask)  # the metrics score what the loss counts
     weight = int(counted.sum()) if counted is not None else int(np.prod(target.shape[:prediction.ndim - 1]))
     return {name: metrics_module.METRICS[name](prediction, target, counted) for name in metrics}, weight
 
