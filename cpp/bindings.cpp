@@ -952,8 +952,11 @@ inference.)doc")
           "wherever the driver can split them, or 'auto' by shape); returns the previous choice.");
     m.def("_allow_carried_projection", [](bool allow) { return allow_carried_projection(allow); },
           py::arg("allow"),
-          "Test hook: whether a batch of one's steps project later steps inside their tiles (True,\n"
-          "the default) or the window's GEMM projects every row (False); returns the previous setting.");
+          "Test hook: whether a batch of one's steps project later steps inside their tiles, and its\n"
+          "backward steps compute dx tiles inside their dh product (True, the default), or GEMMs\n"
+          "compute every row (False); returns the previous setting.");
+    m.def("_carried_input_grad_slices", &carried_input_grad_slices,
+          "Test hook: slices of dx tiles that batch-of-one backward steps have computed since import.");
     m.def("_carried_projection_tiles", &carried_projection_tiles,
           "Test hook: projection tiles that batch-of-one steps have computed since import.");
     m.def("_sigmoid", [](const py::object& x) { return elementwise(x, false); }, py::arg("x"),

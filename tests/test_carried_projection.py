@@ -1,8 +1,10 @@
-"""A batch of one's steps compute later steps' input projection inside their tiles (AVX-512).
+"""A batch of one's steps compute GEMM tiles inside their recurrent products (AVX-512).
 
-Where a thread's share of W_hh outgrows L1, the steps of a single sequence carry tiles of
-x W_ih^T for a later group of steps along with their recurrent product, in place of the window's
-projection GEMM (ops/lstm_forward.cpp). The results must be the GEMM's to the bit, and right.
+Forward: where a thread's share of W_hh outgrows L1, the steps of a single sequence carry tiles
+of x W_ih^T for a later group of steps along with their recurrent product, in place of the
+window's projection GEMM (ops/lstm_forward.cpp). Backward, at one thread: each step's
+dh_{t-1} = dG_t W_hh also computes a slice of dx = dG W_ih for rows already known, in place of
+the dx GEMM's (ops/lstm_backward.cpp). The results must be the GEMMs' to the bit, and right.
 """
 
 import fast_lstm
@@ -92,3 +94,87 @@ def test_carried_projection_matches_reference(each_isa, restore_num_threads, thr
 def test_allow_carried_projection_returns_the_previous_setting():
     assert fast_lstm._allow_carried_projection(False) is True
     assert fast_lstm._allow_carried_projection(True) is False
+
+
+# Backward's carried dx: (T, D, H, options). It runs at one thread for a batch of one whose dx
+# GEMM's depth (gates x H) fits one GEMM k block and whose D is whole GEMM panels (32 floats, 16
+# doubles). The tiny shape of bench/; 16 rows, the fewest it carries (two groups of 8); groups
+# past the steps' reach and a partly done group the GEMM recomputes (T = 37); 3 gates (H = 80:
+# depth 240); peepholes and a recurrent mask (the dh product's rows masked after it); several
+# panels of dx (D = 96); and shapes it must leave to the GEMM (T = 15, D = 40, H = 72).
+BACKWARD_SHAPES = {
+    "tiny": (100, 64, 64, {}),
+    "two-groups": (16, 32, 64, {}),
+    "partial-group": (37, 32, 32, {}),
+    "three-gates": (50, 64, 80, dict(forget_gate=False)),
+    "peephole-mask": (60, 64, 48, "peephole-mask"),
+    "wide-input": (70, 96, 16, {}),
+    "too-short": (15, 64, 64, {}),
+    "partial-panel": (50, 40, 64, {}),
+    "deep": (50, 64, 72, {}),
+}
+CARRIES = {"tiny", "two-groups", "partial-group", "three-gates", "peephole-mask", "wide-input"}
+
+
+def backward_results(p, options, carried):
+    """A training forward and its backward, the backward's steps allowed to carry dx tiles or not;
+    returns the gradients and the slices carried."""
+    H = p.h0.shape[1]
+    if options == "peephole-mask":
+        rng = np.random.default_rng(5)
+        options = dict(peephole=rng.uniform(-0.5, 0.5, (3, H)).astype(p.x.dtype),
+                       recurrent_mask=rng.uniform(0, 2, (1, H)).astype(p.x.dtype))
+    gate_rows = 3 * H if not options.get("forget_gate", True) else 4 * H
+    weights = [w[:gate_rows] for w in (p.w_ih, p.w_hh, p.b)]
+    *_, cache = fast_lstm.lstm_forward(p.x, *weights, p.h0, p.c0, training=True, **options)
+    previous = fast_lstm._allow_carried_projection(carried)
+    try:
+        before = fast_lstm._carried_input_grad_slices()
+        gradients = fast_lstm.lstm_backward(p.dy, p.dh_n, p.dc_n, cache)
+        slices = fast_lstm._carried_input_grad_slices() - before
+    finally:
+        fast_lstm._allow_carried_projection(previous)
+    return gradients, slices
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name", list(BACKWARD_SHAPES))
+def test_carried_input_grad_gives_the_gemms_bits(each_isa, restore_num_threads, name, dtype):
+    T, D, H, options = BACKWARD_SHAPES[name]
+    fast_lstm.set_num_threads(1)
+    p = random_lstm_problem(T, 1, D, H, dtype, seed=T + D + H)
+    with_tiles, slices = backward_results(p, options, carried=True)
+    without, no_slices = backward_results(p, options, carried=False)
+    assert no_slices == 0
+    if each_isa == "avx512" and name in CARRIES:
+        assert slices > 0, "the backward's steps carried no dx tiles"
+    else:
+        assert slices == 0
+    assert len(with_tiles) == len(without) == (7 if options == "peephole-mask" else 6)
+    for index, (a, b) in enumerate(zip(with_tiles, without)):
+        assert np.array_equal(a, b), f"gradient {index} differs with dx carried"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_carried_input_grad_keeps_the_bits_of_two_threads(each_isa, restore_num_threads, dtype):
+    p = random_lstm_problem(100, 1, 64, 64, dtype, seed=3)
+    fast_lstm.set_num_threads(1)
+    one_thread, slices = backward_results(p, {}, carried=True)
+    assert (slices > 0) == (each_isa == "avx512")
+    fast_lstm.set_num_threads(2)
+    two_threads, _ = backward_results(p, {}, carried=True)
+    for index, (a, b) in enumerate(zip(one_thread, two_threads)):
+        assert np.array_equal(a, b), f"gradient {index} differs between 1 and 2 threads"
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+def test_carried_input_grad_matches_reference(each_isa, restore_num_threads, dtype):
+    fast_lstm.set_num_threads(1)
+    p = random_lstm_problem(45, 1, 64, 48, dtype, seed=11)
+    _, _, _, cache_ref = lstm_forward_ref(p.x, p.w_ih, p.w_hh, p.b, p.h0, p.c0)
+    grads_ref = lstm_backward_ref(p.dy, p.dh_n, p.dc_n, cache_ref)
+    grads, slices = backward_results(p, {}, carried=True)
+    assert (slices > 0) == (each_isa == "avx512")
+    assert len(grads) == len(grads_ref) == 6
+    for index, (actual, expected) in enumerate(zip(grads, grads_ref)):
+        assert_close(f"gradient {index}", actual, expected, dtype, GRADIENT_TOL[dtype])

@@ -214,6 +214,61 @@ inline void gemm_edge_kernel(int64_t k, const T* a_sliver, int64_t lda, const T*
     for (int q = 0; q < PANELS; ++q) gemm_store_tile<T, ROWS, NV>(acc[q], c + q * NR, ldc, accumulate, n_valid[q]);
 }
 
+// A one-row product (the backward's dh_{t-1} = dG_t W_hh for a batch of one) with a slice of
+// another product's TR-row tile computed along. The row alone keeps NV FMA chains going, each
+// waiting on the last FMA and on its B from L2, the FMA units half idle; the tile's FMAs fill
+// them. Each C element of either is one FMA chain over k ascending from zero (the tile's
+// continued across slices through C, which holds it exactly), stored as gemm_edge_kernel and
+// gemm_microkernel store theirs for a k within one k block: the bits do not depend on which
+// kernel computed them.
+template <typename T, int NV, int TR>
+void gemm_row_carrying(const GemmArgs<T>& g, int64_t panel_begin, int64_t panel_end, const GemmCarriedSlice<T>& s) {
+    using V = Vec<T>;
+    constexpr int VL = V::width;
+    constexpr int64_t NR = NV * VL;
+    V tile[TR][NV];  // in registers: every loop over it is unrolled
+#pragma GCC unroll 16
+    for (int r = 0; r < TR; ++r)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) tile[r][j] = s.k_begin == 0 ? V::zero() : V::load(s.c + r * s.ldc + j * VL);
+    const auto tile_term = [&](int64_t k) __attribute__((always_inline)) {
+        V b[NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) b[j] = V::load(s.b_panel + k * NR + j * VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < TR; ++r) {
+            const V a = V::broadcast(s.a[r * s.lda + k]);
+#pragma GCC unroll 4
+            for (int j = 0; j < NV; ++j) tile[r][j] = fma(a, b[j], tile[r][j]);
+        }
+    };
+    // One k of the tile after every `every` k of the row, spread over all the row's panels.
+    const int64_t terms = s.k_end - s.k_begin, row_terms = (panel_end - panel_begin) * g.k;
+    const int64_t every = terms <= 0 ? row_terms + 1 : row_terms / terms > 1 ? row_terms / terms : 1;
+    int64_t next = s.k_begin;
+    for (int64_t panel = panel_begin; panel < panel_end; ++panel) {
+        const T* b = g.b_packed + panel * g.k * NR;
+        V acc[1][NV];
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) acc[0][j] = V::zero();
+        for (int64_t p0 = 0; p0 < g.k; p0 += every) {
+            const int64_t p_end = gemm_min<T>(p0 + every, g.k);
+            for (int64_t p = p0; p < p_end; ++p) {
+                const V a = V::broadcast(g.a[p * g.a_col_stride]);
+#pragma GCC unroll 4
+                for (int j = 0; j < NV; ++j) acc[0][j] = fma(a, V::load(b + p * NR + j * VL), acc[0][j]);
+            }
+            if (next < s.k_end) tile_term(next++);
+        }
+        gemm_store_tile<T, 1, NV>(acc, g.c + panel * NR, g.ldc, g.accumulate, gemm_min<T>(NR, g.n - panel * NR));
+    }
+    while (next < s.k_end) tile_term(next++);
+#pragma GCC unroll 16
+    for (int r = 0; r < TR; ++r)
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) tile[r][j].store(s.c + r * s.ldc + j * VL);
+}
+
 // The most panels, a power of two, whose ROWS-row tiles hold no more accumulators than the full
 // MR-row tile (which fits the registers).
 template <int MR, int ROWS>

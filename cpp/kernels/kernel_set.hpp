@@ -26,6 +26,16 @@ void gemm_shared_a_entry(const GemmArgs<T>& first, const GemmArgs<T>& second, in
                                                          Tiles<T>::gemm_kc, Tiles<T>::gemm_mc, &second);
 }
 
+// Null where the ISA has no registers to spare for a carried tile.
+template <typename T>
+constexpr auto gemm_row_carrying_entry() {
+    using Entry = void (*)(const GemmArgs<T>&, int64_t, int64_t, const GemmCarriedSlice<T>&);
+    if constexpr (Tiles<T>::lstm_carried_rows > 0)
+        return Entry{&gemm_row_carrying<T, Tiles<T>::gemm_nv, Tiles<T>::lstm_carried_rows>};
+    else
+        return Entry{nullptr};
+}
+
 template <typename T, int NG>
 void lstm_forward_step_entry(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end) {
     lstm_forward_step<T, Tiles<T>::lstm_mr, NG, Tiles<T>::lstm_carried_rows, Tiles<T>::gemm_nv>(step, block_begin,
@@ -50,6 +60,7 @@ const Kernels<T>& kernel_table(Isa isa) {
         Tiles<T>::lstm_carried_rows,
         &gemm_entry<T>,
         &gemm_shared_a_entry<T>,
+        gemm_row_carrying_entry<T>(),
         {&lstm_forward_step_entry<T, 3>, &lstm_forward_step_entry<T, 4>},
         {&lstm_backward_step<T, 3>, &lstm_backward_step<T, 4>},
         &gru_forward_step_entry<T>,

@@ -29,6 +29,21 @@ struct GemmArgs {
     T* a_row_sums = nullptr;
 };
 
+// k [k_begin, k_end) of a tile of another product that a one-row product computes along
+// (Kernels::gemm_row_carrying): the kernels' lstm_carried_rows rows of A (lda apart, contiguous
+// along k) against one B panel ([K][nr], as pack_b_panels lays it), into C (rows ldc apart, nr
+// columns, every one valid). From k_begin = 0 the sums start at zero, else from what C holds:
+// the previous slice's partial sums.
+template <typename T>
+struct GemmCarriedSlice {
+    const T* a;
+    int64_t lda;
+    const T* b_panel;
+    int64_t k_begin, k_end;
+    T* c;
+    int64_t ldc;
+};
+
 // x W_ih^T for rows of later steps, computed by a batch-of-one step's row tiles while their
 // products stream W_hh (LstmForwardStep::carried; gate_product.hpp's CarriedTile). Tile q is
 // the Kernels' lstm_carried_rows rows of x (rows `depth` apart) against GEMM panel
@@ -211,6 +226,11 @@ struct Kernels {
     // each), A packed once for both: dW_ih = dG^T X and dW_hh = dG^T H read the same dG.
     void (*gemm_shared_a)(const GemmArgs<T>& first, const GemmArgs<T>& second, int64_t m_begin, int64_t m_end,
                           T* a_workspace);
+    // Panels [panel_begin, panel_end) of a one-row product (args.m = 1, args.k <= gemm_kc) to the
+    // bit as gemm computes them, with a slice of another product's tile computed along; null
+    // where lstm_carried_rows is 0.
+    void (*gemm_row_carrying)(const GemmArgs<T>& args, int64_t panel_begin, int64_t panel_end,
+                              const GemmCarriedSlice<T>& slice);
     // Unit blocks [block_begin, block_end) of one step.
     // Indexed by the cell's gate count minus 3: [0] i g o (no forget gate of its own), [1] i f g o.
     void (*lstm_forward_step[2])(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end);

@@ -142,6 +142,10 @@ ThreadSplit force_thread_split(ThreadSplit choice);
 bool allow_carried_projection(bool allow);
 // Projection tiles the steps have carried since import (for tests that the path ran).
 int64_t carried_projection_tiles();
+// The setting allow_carried_projection last made; it also governs the backward's carried dx.
+bool carried_tiles_allowed();
+// Slices of dx tiles that backward steps have carried since import (lstm_backward.cpp).
+int64_t carried_input_grad_slices();
 
 // Whether `threads` threads take their own rows of a batch of `batch` (lstm_forward.cpp), where
 // the driver can split them (splittable).

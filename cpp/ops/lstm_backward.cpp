@@ -1,7 +1,7 @@
 // BPTT driver: per step the fused elementwise gate gradients and dh_{t-1} = dG_t W_hh (hidden
 // units split across threads, one barrier per step; or, as the forward's rows split, each thread
 // its own batch rows, no barrier); after the loop, dW_ih, dW_hh (with db) and dx as single GEMMs
-// over all steps.
+// over all steps (a batch of one at one thread: dx's rows that the steps did not carry).
 //
 // With a projection (h_t = m_t W_hr^T, m_t = o * tanh(c_t), h of P features) each step has two
 // more parts: the step's total dh_t is kept (for dW_hr = dh^T m) and projected back to
@@ -11,6 +11,7 @@
 // When the recurrence reads c_{t-1} (cell_recurrence), dG_t W_hh goes to dc_{t-1} instead, and
 // h_{t-1} gets nothing from step t: dh is cleared for the running rows.
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <functional>
 
@@ -19,6 +20,32 @@
 #include "packing.hpp"
 
 namespace fast_lstm {
+
+namespace {
+std::atomic<int64_t> carried_slices_total{0};
+
+// The dx = dG W_ih tiles a batch of one's steps compute inside their dh product: groups of
+// `rows` rows from the last row up, each against every panel of W_ih, in slices of `depth` k.
+// A step takes the next slice once every dG row of its group is known (rows >= the step's).
+struct CarriedInputGrad {
+    int64_t rows = 0, depth = 0, slices = 0, panels = 0, total_rows = 0;
+    int64_t group = 0, panel = 0, slice = 0;  // the next slice
+
+    bool ready(int64_t t) const { return rows > 0 && total_rows - (group + 1) * rows >= t; }
+    int64_t first_row() const { return total_rows - (group + 1) * rows; }
+    void advance() {
+        if (++slice < slices) return;
+        slice = 0;
+        if (++panel < panels) return;
+        panel = 0;
+        ++group;
+    }
+    // Rows at the end that the carried tiles finished, for every panel.
+    int64_t rows_done() const { return group * rows; }
+};
+}  // namespace
+
+int64_t carried_input_grad_slices() { return carried_slices_total.load(std::memory_order_relaxed); }
 
 // The rows split of the steps: rows [row_begin, row_end) of a dense batch, every step backwards,
 // the elementwise step then those rows' dh_{t-1} = dG_t W_hh (of dh, dc: (B, Hp) rows).
@@ -154,6 +181,25 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
     const int64_t b_depth_block_bytes = (D + R) * std::min<int64_t>(N, kernels.gemm_kc) * int64_t(sizeof(T));
     const bool shared_a = !spread_w && b_depth_block_bytes <= (256 << 10);
 
+    // A batch of one at one thread: each step's dh product (1 row: its W_hh streams from L2 while
+    // the FMA units wait half idle) also computes a slice of dx for rows already known
+    // (CarriedInputGrad, Kernels::gemm_row_carrying), about as many FMAs as its own; the dx GEMM
+    // after the loop computes the rest. Its tiles' sums must be the GEMM's chains (one k block)
+    // and whole panels wide, straight into dx.
+    CarriedInputGrad carry;
+    const int64_t carried_rows = kernels.lstm_carried_rows;
+    if (carried_rows > 0 && kernels.gemm_row_carrying && carried_tiles_allowed() && threads == 1 && !own_rows &&
+        B == 1 && dense && dx && !P && !cell_recurrence && !spread_x && NG * H <= kernels.gemm_kc && D % nr == 0 &&
+        N >= 2 * carried_rows) {
+        carry.rows = carried_rows;
+        carry.total_rows = N;
+        carry.panels = panels_d;
+        // Slices as deep as make the tile's FMAs (rows x nr x depth) those of the row's product.
+        carry.depth = ceil_div(panels_h * NG * H, carried_rows);
+        carry.slices = ceil_div(NG * H, carry.depth);
+    }
+    int64_t slices_carried = 0;
+
     std::memset(db, 0, sizeof(T) * NG * H);  // the dW_hh GEMM adds each unit's sum into it
     ThreadPool::instance().run(threads, [&](const Team& team) {
         T* workspace = a_workspace.data() + team.index * kernels.gemm_mc * kernels.gemm_kc;
@@ -224,7 +270,18 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
                     // Only the running sequences' rows: the others keep their dh_n for their last step.
                     const GemmArgs<T> recurrent{step.dgates_t, ld_dg, 1, record.w_hh_packed.data(), dh.data(), ld_dh,
                                                 count, R, NG * H, false};
-                    kernels.gemm(recurrent, 0, count, h_panel_begin, h_panel_end, workspace);
+                    if (carry.ready(t)) {
+                        const int64_t first = carry.first_row(), k_begin = carry.slice * carry.depth;
+                        const GemmCarriedSlice<T> slice{dgates.data() + first * ld_dg, ld_dg,
+                                                        record.w_ih_packed.data() + carry.panel * NG * H * nr,
+                                                        k_begin, std::min(k_begin + carry.depth, NG * H),
+                                                        dx_rows + first * D + carry.panel * nr, D};
+                        kernels.gemm_row_carrying(recurrent, h_panel_begin, h_panel_end, slice);
+                        carry.advance();
+                        ++slices_carried;
+                    } else {
+                        kernels.gemm(recurrent, 0, count, h_panel_begin, h_panel_end, workspace);
+                    }
                     if (mask)  // the recurrence read h_{t-1} * mask
                         for (int64_t j = 0; j < count; ++j)
                             for (int64_t u = h_begin; u < h_end; ++u) dh.data()[j * ld_dh + u] *= mask[j * R + u];
@@ -265,7 +322,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
             }
         }
         if (spread_w && spread_x) team.sync();  // dx's rows of `spread` are other threads' dW rows
-        split_range(N, kernels.gemm_mr, team.size, team.index, &begin, &end);
+        split_range(N - carry.rows_done(), kernels.gemm_mr, team.size, team.index, &begin, &end);
         if (dx && begin < end) {
             const GemmArgs<T> grad_x{dgates.data(), ld_dg, 1, record.w_ih_packed.data(), dx_rows, ld_x, N, D, NG * H,
                                      false};
@@ -273,6 +330,7 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
         }
     });
 
+    if (slices_carried) carried_slices_total.fetch_add(slices_carried, std::memory_order_relaxed);
     if (N == 0) {  // no step ran: the weight GEMMs had no rows to sum
         std::memset(dw_ih, 0, sizeof(T) * NG * H * D);
         std::memset(dw_hh, 0, sizeof(T) * NG * H * R);

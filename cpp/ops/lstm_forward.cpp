@@ -57,6 +57,7 @@ std::atomic<int64_t> carried_tiles_total{0};
 
 bool allow_carried_projection(bool allow) { return carried_projection_choice.exchange(allow); }
 int64_t carried_projection_tiles() { return carried_tiles_total.load(std::memory_order_relaxed); }
+bool carried_tiles_allowed() { return carried_projection_choice.load(); }
 
 RecurrentProduct force_recurrent_product(RecurrentProduct choice) { return recurrent_product_choice.exchange(choice); }
 ThreadSplit force_thread_split(ThreadSplit choice) { return thread_split_choice.exchange(choice); }

@@ -38,6 +38,7 @@ from ._core import (
 )
 from ._core import (  # noqa: F401  (test hooks)
     _allow_carried_projection,
+    _carried_input_grad_slices,
     _carried_projection_tiles,
     _force_isa,
     _force_recurrent_product,
