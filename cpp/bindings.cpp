@@ -11,10 +11,13 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <iomanip>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <unistd.h>  // sysconf: the machine's memory
 
 #include "kernels/kernel_table.hpp"
 #include "ops/gru.hpp"
@@ -79,12 +82,36 @@ void require_shape(const py::array& array, const std::vector<int64_t>& shape, co
                           shape_string(array));
 }
 
-// A C-contiguous, aligned view of `array` or a copy with the same dtype.
-py::array contiguous(const py::array& array) {
+// Bytes of physical memory, or 0 where the system does not say.
+double physical_memory_bytes() {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGE_SIZE)
+    const long pages = sysconf(_SC_PHYS_PAGES), page_size = sysconf(_SC_PAGE_SIZE);
+    if (pages > 0 && page_size > 0) return double(pages) * double(page_size);
+#endif
+    return 0;
+}
+
+// A C-contiguous, aligned view of `array` (the argument `name`) or a copy with the same dtype. A
+// broadcast view passes the size checks holding a few bytes, and its copy may not fit: a copy
+// larger than the machine's memory is refused by name before numpy tries (where the kernel
+// overcommits memory, numpy would start writing terabytes), and numpy's MemoryError gets the name.
+py::array contiguous(const py::array& array, const char* name) {
     const int flags = py::detail::array_proxy(array.ptr())->flags;
     const int needed = py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | py::detail::npy_api::NPY_ARRAY_ALIGNED_;
     if ((flags & needed) == needed) return array;
-    return py::module_::import("numpy").attr("require")(array, py::none(), "CA");
+    const double bytes = double(array.nbytes()), memory = physical_memory_bytes();  // nbytes: the shape's
+    if (memory == 0 || bytes <= memory) {
+        try {
+            return py::module_::import("numpy").attr("require")(array, py::none(), "CA");
+        } catch (py::error_already_set& e) {
+            if (!e.matches(PyExc_MemoryError)) throw;
+        }
+    }
+    std::ostringstream message;
+    message << name << " " << shape_string(array) << " needs a C-contiguous, aligned copy of " << std::fixed
+            << std::setprecision(1) << bytes / double(1 << 30) << " GiB, which does not fit in memory";
+    PyErr_SetString(PyExc_MemoryError, message.str().c_str());
+    throw py::error_already_set();
 }
 
 // Element counts the drivers will allocate, checked in 64 bits before anything is allocated
@@ -132,7 +159,7 @@ py::object optional_array(const py::object& obj, DType dtype, const char* dtype_
     py::array array = require_float_array(obj, name);
     require_same_dtype(array, dtype, name, dtype_source);
     require_shape(array, shape, name, symbolic);
-    return contiguous(array);
+    return contiguous(array, name);
 }
 
 int64_t checked_dim(int64_t value, const char* name, const char* dim, const py::array& array) {
@@ -328,9 +355,9 @@ CheckedWeights check_weights(const py::object& w_ih_obj, const py::object& w_hh_
                       ("(" + g + "*H, H)" + cell_note + " with H from w_ih").c_str());
     require_shape(w.b, {gates * w.hidden}, bias_name, ("(" + g + "*H,)" + cell_note).c_str());
     require_reasonable_size(LstmDims{1, 1, w.input, w.hidden});
-    w.w_ih = contiguous(w.w_ih);
-    w.w_hh = contiguous(w.w_hh);
-    w.b = contiguous(w.b);
+    w.w_ih = contiguous(w.w_ih, "w_ih");
+    w.w_hh = contiguous(w.w_hh, "w_hh");
+    w.b = contiguous(w.b, bias_name);
     return w;
 }
 
@@ -400,7 +427,7 @@ py::tuple lstm_forward_binding(const py::object& x_obj, const py::object& w_ih_o
     py::object mask = optional_array(mask_obj, dtype, "x", {d.batch, R}, "recurrent_mask", h_shape);
     py::object peephole = optional_array(peephole_obj, dtype, "x", {3, d.hidden}, "peephole", "(3, H)");
     const bool identity_output = parse_cell_activation(activation_obj);
-    x = contiguous(x);
+    x = contiguous(x, "x");
     const CellChoice cell{gates, couple_input_forget, identity_output, P, cell_recurrence};
     if (dtype == DType::f32)
         return forward_typed<float>(x, w.w_ih, w.w_hh, w.b, h0, c0, d, training, lengths, mask, peephole, w_hr, cell);
@@ -492,12 +519,12 @@ py::tuple gru_forward_binding(const py::object& x_obj, const py::object& w_ih_ob
     py::array b_hh = require_float_array(b_hh_obj, "b_hh");
     require_same_dtype(b_hh, dtype, "b_hh", "x");
     require_shape(b_hh, {3 * w.hidden}, "b_hh", "(3*H,) (gates r, z, n)");
-    b_hh = contiguous(b_hh);
+    b_hh = contiguous(b_hh, "b_hh");
     const LstmDims d = sequence_dims(x, w, 3);
     py::object h0 = optional_array(h0_obj, dtype, "x", {d.batch, d.hidden}, "h0", "(B, H)");
     const std::vector<int64_t> lengths = optional_lengths(lengths_obj, d);
     py::object mask = optional_array(mask_obj, dtype, "x", {d.batch, d.hidden}, "recurrent_mask", "(B, H)");
-    x = contiguous(x);
+    x = contiguous(x, "x");
     if (dtype == DType::f32) return gru_forward_typed<float>(x, w, b_hh, h0, d, training, lengths, mask);
     return gru_forward_typed<double>(x, w, b_hh, h0, d, training, lengths, mask);
 }
@@ -567,7 +594,7 @@ class PackedLstm {
         // c_out is written after the kernel is done with every input, but h_out during it.
         if (overlaps(h_out, c_out)) throw py::value_error("h_out and c_out must not share memory");
         // The kernel reads all of x_t and h while it writes h_out block by block: read copies.
-        py::array x_c = contiguous(x);
+        py::array x_c = contiguous(x, "x_t");
         if (overlaps(h, h_out)) h = py::array(h.attr("copy")());
         if (overlaps(x_c, h_out)) x_c = py::array(x_c.attr("copy")());
         // Consecutive steps walk the weights in opposite directions (see LstmForwardStep).
@@ -587,7 +614,7 @@ class PackedLstm {
         require_reasonable_size(d);
         const py::object h0 = optional_array(h0_obj, dtype_, "the packed weights", {d.batch, d.hidden}, "h0", "(B, H)");
         const py::object c0 = optional_array(c0_obj, dtype_, "the packed weights", {d.batch, d.hidden}, "c0", "(B, H)");
-        x = contiguous(x);
+        x = contiguous(x, "x");
         if (dtype_ == DType::f32) return run_forward(f32_, d, x, h0, c0);
         return run_forward(f64_, d, x, h0, c0);
     }
@@ -608,7 +635,7 @@ class PackedLstm {
         py::array array = require_float_array(obj, name);
         require_same_dtype(array, dtype_, name, "the packed weights");
         require_shape(array, shape, name, "(B, H)");
-        return contiguous(array);
+        return contiguous(array, name);
     }
 
     // A new array, or the caller's buffer: right dtype and shape, C-contiguous and writeable (never copied).
@@ -696,7 +723,7 @@ py::array elementwise_typed(const py::array& x, bool use_tanh) {
 }
 
 py::array elementwise(const py::object& x_obj, bool use_tanh) {
-    py::array x = contiguous(require_float_array(x_obj, "x"));
+    py::array x = contiguous(require_float_array(x_obj, "x"), "x");
     return dtype_of(x) == DType::f32 ? elementwise_typed<float>(x, use_tanh) : elementwise_typed<double>(x, use_tanh);
 }
 

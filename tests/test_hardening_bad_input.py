@@ -10,6 +10,7 @@ memory, and every one of them is over 2**48 bytes, more than any x86-64 process 
 binding that copies before it checks sizes gets a MemoryError instead of eating the machine.
 """
 
+import os
 import re
 from typing import Callable, NamedTuple
 
@@ -331,6 +332,43 @@ def test_lengths_in_any_integer_layout_give_the_int64_result(layout):
     for actual, wanted in zip(outputs + list(grads), expected + list(expected_grads)):
         assert np.array_equal(actual, wanted)
     assert np.array_equal(np.asarray(odd), lengths), "lengths was modified"
+
+
+# Broadcast views that pass the size checks (a few bytes behind them) but whose contiguous copy
+# is larger than this machine's memory: refused naming the argument, before any copy is tried.
+PHYSICAL_MEMORY = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+WIDE_D = 2**14
+
+
+def over_memory_x():
+    """x (T, B, WIDE_D) whose copy takes twice this machine's memory, within the size checks."""
+    steps = -(-2 * PHYSICAL_MEMORY // (B * WIDE_D * 4))
+    if (steps + 1) * B * WIDE_D > 2**40:
+        pytest.skip(f"{PHYSICAL_MEMORY / 2**40:.1f} TiB of memory: no input over it passes the size checks")
+    return huge((steps, B, WIDE_D))
+
+
+def over_memory_w_ih():
+    """w_ih (4H, D) of 2 TiB, with H = 4096 and D = 2**25 within the size checks."""
+    if 2**41 <= PHYSICAL_MEMORY:
+        pytest.skip(f"{PHYSICAL_MEMORY / 2**40:.1f} TiB of memory: a 2 TiB copy would fit")
+    return huge((4 * 4096, 2**25))
+
+
+OVER_MEMORY = {
+    "lstm_forward-x": ("x", lambda: forward(x=over_memory_x(), w_ih=huge((4 * H, WIDE_D)), h0=None, c0=None)),
+    "packed-forward-x": ("x", lambda: pack(w_ih=huge((4 * H, WIDE_D))).forward(over_memory_x())),
+    "lstm_forward-w_ih": ("w_ih", lambda: forward(w_ih=over_memory_w_ih(), w_hh=huge((4 * 4096, 4096)),
+                                                 b=huge((4 * 4096,)), x=huge((T, B, 2**25)), h0=None, c0=None)),
+}
+
+
+@pytest.mark.parametrize("case", list(OVER_MEMORY))
+def test_a_copy_larger_than_memory_is_refused_naming_the_argument(case):
+    argument, call = OVER_MEMORY[case]
+    refusal = rf"^{argument} \(.*\) needs a C-contiguous, aligned copy of [\d.]+ GiB, which does not fit"
+    with pytest.raises(MemoryError, match=refusal):
+        call()
 
 
 def test_the_table_is_big_enough_and_ids_are_unique():
