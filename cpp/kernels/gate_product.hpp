@@ -3,6 +3,8 @@
 // Shared by every cell kind (lstm_postgemm.hpp, gru_postgemm.hpp).
 #pragma once
 
+#include "carried_tile.hpp"
+
 // Calls add_term(k) for k < depth, upwards or downwards. Both LSTM products below take the
 // direction: the sequence steps that walk their unit blocks backwards also walk each block's
 // weights backwards, so a step starts on the very lines the last one read last. Of the tiny
@@ -115,22 +117,10 @@ __attribute__((noinline)) void gate_product_blocks(Vec<T> (&acc)[NB][NG], const 
         for (int g = 0; g < NG; ++g) acc[b][g] = sum[b][g];
 }
 
-// gate_product_blocks, carrying along a C tile of another product (a CarriedTile): per k of
-// the gate product also one k of c[r] (TR rows x NV vectors) += a[r][k] * b_panel row k. A
-// single row's product waits on W_hh from L2 (the tiny shape's 64 KB against a 32 KB L1) with
-// the FMA units half idle; the tile's FMAs fill them. Each C value is one FMA chain over k
-// from zero, ascending, then stored: as the GEMM microkernel computes it (for depths within
-// one of its k blocks), so the bits do not depend on which of the two computed a tile.
-template <typename T>
-struct CarriedTile {
-    const T* a;        // TR rows, lda apart, contiguous along k
-    int64_t lda;
-    const T* b_panel;  // [depth][NV * VL], a GEMM B panel
-    int64_t depth;
-    T* c;              // TR rows, ldc apart, NV * VL columns
-    int64_t ldc;
-};
-
+// gate_product_blocks, carrying along a tile of another product (a CarriedTile): per k of the
+// gate product also one k of the tile's TR rows x NV vectors. A single row's product waits on
+// W_hh from L2 (the tiny shape's 64 KB against a 32 KB L1) with the FMA units half idle; the
+// tile's FMAs fill them.
 template <typename T, int NB, int NG, int TR, int NV>
 __attribute__((noinline)) void gate_product_blocks_carrying(Vec<T> (&acc)[NB][NG], const T* row, const T* w,
                                                             int64_t block_stride, int64_t depth, bool descending,
@@ -143,10 +133,7 @@ __attribute__((noinline)) void gate_product_blocks_carrying(Vec<T> (&acc)[NB][NG
     for (int b = 0; b < NB; ++b)
 #pragma GCC unroll 8
         for (int g = 0; g < NG; ++g) sum[b][g] = acc[b][g];
-#pragma GCC unroll 16
-    for (int r = 0; r < TR; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) carried[r][v] = V::zero();
+    carried_tile_load<T, TR, NV>(carried, tile);
     // Every loop unrolled: with the tile's 16 more accumulators gcc left them on the stack.
     const auto add_term = [&](int64_t k) __attribute__((always_inline)) {
         const V a = V::broadcast(row[k]);
@@ -156,32 +143,19 @@ __attribute__((noinline)) void gate_product_blocks_carrying(Vec<T> (&acc)[NB][NG
             for (int g = 0; g < NG; ++g)
                 sum[b][g] = fma(a, V::load(w + b * block_stride + (k * NG + g) * VL), sum[b][g]);
     };
-    const auto add_tile_term = [&](int64_t k) __attribute__((always_inline)) {
-        V b[NV];
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) b[v] = V::load(tile.b_panel + (k * NV + v) * VL);
-#pragma GCC unroll 16
-        for (int r = 0; r < TR; ++r) {
-            const V a = V::broadcast(tile.a[r * tile.lda + k]);
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; ++v) carried[r][v] = fma(a, b[v], carried[r][v]);
-        }
-    };
-    const int64_t both = depth < tile.depth ? depth : tile.depth;
+    const int64_t tile_terms = tile.k_end - tile.k_begin;
+    const int64_t both = depth < tile_terms ? depth : tile_terms;
     for (int64_t i = 0; i < both; ++i) {
         add_term(descending ? depth - 1 - i : i);
-        add_tile_term(i);
+        carried_tile_add_term<T, TR, NV>(carried, tile, tile.k_begin + i);
     }
     for (int64_t i = both; i < depth; ++i) add_term(descending ? depth - 1 - i : i);
-    for (int64_t i = both; i < tile.depth; ++i) add_tile_term(i);
+    for (int64_t i = both; i < tile_terms; ++i) carried_tile_add_term<T, TR, NV>(carried, tile, tile.k_begin + i);
 #pragma GCC unroll 8
     for (int b = 0; b < NB; ++b)
 #pragma GCC unroll 8
         for (int g = 0; g < NG; ++g) acc[b][g] = sum[b][g];
-#pragma GCC unroll 16
-    for (int r = 0; r < TR; ++r)
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) carried[r][v].store(tile.c + r * tile.ldc + v * VL);
+    carried_tile_store<T, TR, NV>(carried, tile);
 }
 
 // Stores h_t of one row's unit block (units < VL in the last block of H), and h_t * mask too

@@ -12,6 +12,8 @@
 // so results do not depend on the thread count.
 #pragma once
 
+#include "carried_tile.hpp"
+
 template <typename T>
 inline int64_t gemm_min(int64_t a, int64_t b) {
     return a < b ? a : b;
@@ -217,31 +219,16 @@ inline void gemm_edge_kernel(int64_t k, const T* a_sliver, int64_t lda, const T*
 // A one-row product (the backward's dh_{t-1} = dG_t W_hh for a batch of one) with a slice of
 // another product's TR-row tile computed along. The row alone keeps NV FMA chains going, each
 // waiting on the last FMA and on its B from L2, the FMA units half idle; the tile's FMAs fill
-// them. Each C element of either is one FMA chain over k ascending from zero (the tile's
-// continued across slices through C, which holds it exactly), stored as gemm_edge_kernel and
-// gemm_microkernel store theirs for a k within one k block: the bits do not depend on which
-// kernel computed them.
+// them. The row's C elements are FMA chains over k ascending from zero, stored as
+// gemm_edge_kernel and gemm_microkernel store theirs for a k within one k block, and so are the
+// tile's (carried_tile.hpp): the bits do not depend on which kernel computed them.
 template <typename T, int NV, int TR>
-void gemm_row_carrying(const GemmArgs<T>& g, int64_t panel_begin, int64_t panel_end, const GemmCarriedSlice<T>& s) {
+void gemm_row_carrying(const GemmArgs<T>& g, int64_t panel_begin, int64_t panel_end, const CarriedTile<T>& s) {
     using V = Vec<T>;
     constexpr int VL = V::width;
     constexpr int64_t NR = NV * VL;
-    V tile[TR][NV];  // in registers: every loop over it is unrolled
-#pragma GCC unroll 16
-    for (int r = 0; r < TR; ++r)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) tile[r][j] = s.k_begin == 0 ? V::zero() : V::load(s.c + r * s.ldc + j * VL);
-    const auto tile_term = [&](int64_t k) __attribute__((always_inline)) {
-        V b[NV];
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) b[j] = V::load(s.b_panel + k * NR + j * VL);
-#pragma GCC unroll 16
-        for (int r = 0; r < TR; ++r) {
-            const V a = V::broadcast(s.a[r * s.lda + k]);
-#pragma GCC unroll 4
-            for (int j = 0; j < NV; ++j) tile[r][j] = fma(a, b[j], tile[r][j]);
-        }
-    };
+    V tile[TR][NV];
+    carried_tile_load<T, TR, NV>(tile, s);
     // One k of the tile after every `every` k of the row, spread over all the row's panels.
     const int64_t terms = s.k_end - s.k_begin, row_terms = (panel_end - panel_begin) * g.k;
     const int64_t every = terms <= 0 ? row_terms + 1 : row_terms / terms > 1 ? row_terms / terms : 1;
@@ -258,15 +245,12 @@ void gemm_row_carrying(const GemmArgs<T>& g, int64_t panel_begin, int64_t panel_
 #pragma GCC unroll 4
                 for (int j = 0; j < NV; ++j) acc[0][j] = fma(a, V::load(b + p * NR + j * VL), acc[0][j]);
             }
-            if (next < s.k_end) tile_term(next++);
+            if (next < s.k_end) carried_tile_add_term<T, TR, NV>(tile, s, next++);
         }
         gemm_store_tile<T, 1, NV>(acc, g.c + panel * NR, g.ldc, g.accumulate, gemm_min<T>(NR, g.n - panel * NR));
     }
-    while (next < s.k_end) tile_term(next++);
-#pragma GCC unroll 16
-    for (int r = 0; r < TR; ++r)
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) tile[r][j].store(s.c + r * s.ldc + j * VL);
+    while (next < s.k_end) carried_tile_add_term<T, TR, NV>(tile, s, next++);
+    carried_tile_store<T, TR, NV>(tile, s);
 }
 
 // The most panels, a power of two, whose ROWS-row tiles hold no more accumulators than the full

@@ -29,7 +29,7 @@ void gemm_shared_a_entry(const GemmArgs<T>& first, const GemmArgs<T>& second, in
 // Null where the ISA has no registers to spare for a carried tile.
 template <typename T>
 constexpr auto gemm_row_carrying_entry() {
-    using Entry = void (*)(const GemmArgs<T>&, int64_t, int64_t, const GemmCarriedSlice<T>&);
+    using Entry = void (*)(const GemmArgs<T>&, int64_t, int64_t, const CarriedTile<T>&);
     if constexpr (Tiles<T>::lstm_carried_rows > 0)
         return Entry{&gemm_row_carrying<T, Tiles<T>::gemm_nv, Tiles<T>::lstm_carried_rows>};
     else

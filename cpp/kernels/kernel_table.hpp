@@ -29,13 +29,15 @@ struct GemmArgs {
     T* a_row_sums = nullptr;
 };
 
-// k [k_begin, k_end) of a tile of another product that a one-row product computes along
-// (Kernels::gemm_row_carrying): the kernels' lstm_carried_rows rows of A (lda apart, contiguous
+// k [k_begin, k_end) of a tile of another product, C = A B, that a batch of one's product
+// computes along (carried_tile.hpp): the forward's gate products carry x W_ih^T for later steps
+// (LstmCarriedProjection), the backward's dh product carries dx = dG W_ih
+// (Kernels::gemm_row_carrying). The kernels' lstm_carried_rows rows of A (lda apart, contiguous
 // along k) against one B panel ([K][nr], as pack_b_panels lays it), into C (rows ldc apart, nr
 // columns, every one valid). From k_begin = 0 the sums start at zero, else from what C holds:
 // the previous slice's partial sums.
 template <typename T>
-struct GemmCarriedSlice {
+struct CarriedTile {
     const T* a;
     int64_t lda;
     const T* b_panel;
@@ -45,7 +47,7 @@ struct GemmCarriedSlice {
 };
 
 // x W_ih^T for rows of later steps, computed by a batch-of-one step's row tiles while their
-// products stream W_hh (LstmForwardStep::carried; gate_product.hpp's CarriedTile). Tile q is
+// products stream W_hh (LstmForwardStep::carried; a CarriedTile each). Tile q is
 // the Kernels' lstm_carried_rows rows of x (rows `depth` apart) against GEMM panel
 // panel_begin + q of w_packed (depth, G; panels nr wide), into c (rows ld_c apart) at that
 // panel's columns. A step computes tiles [tile_begin, tile_end), one per row-tile call: its
@@ -230,7 +232,7 @@ struct Kernels {
     // bit as gemm computes them, with a slice of another product's tile computed along; null
     // where lstm_carried_rows is 0.
     void (*gemm_row_carrying)(const GemmArgs<T>& args, int64_t panel_begin, int64_t panel_end,
-                              const GemmCarriedSlice<T>& slice);
+                              const CarriedTile<T>& slice);
     // Unit blocks [block_begin, block_end) of one step.
     // Indexed by the cell's gate count minus 3: [0] i g o (no forget gate of its own), [1] i f g o.
     void (*lstm_forward_step[2])(const LstmForwardStep<T>& step, int64_t block_begin, int64_t block_end);

@@ -272,10 +272,10 @@ void lstm_backward(int threads, const LstmTrainingRecord<T>& record, const T* dy
                                                 count, R, NG * H, false};
                     if (carry.ready(t)) {
                         const int64_t first = carry.first_row(), k_begin = carry.slice * carry.depth;
-                        const GemmCarriedSlice<T> slice{dgates.data() + first * ld_dg, ld_dg,
-                                                        record.w_ih_packed.data() + carry.panel * NG * H * nr,
-                                                        k_begin, std::min(k_begin + carry.depth, NG * H),
-                                                        dx_rows + first * D + carry.panel * nr, D};
+                        const CarriedTile<T> slice{dgates.data() + first * ld_dg, ld_dg,
+                                                   record.w_ih_packed.data() + carry.panel * NG * H * nr,
+                                                   k_begin, std::min(k_begin + carry.depth, NG * H),
+                                                   dx_rows + first * D + carry.panel * nr, D};
                         kernels.gemm_row_carrying(recurrent, h_panel_begin, h_panel_end, slice);
                         carry.advance();
                         ++slices_carried;
