@@ -25,8 +25,13 @@ fi
 # outcome), not an ASan abort.
 LD_PRELOAD="$(gcc -print-file-name=libasan.so) $(gcc -print-file-name=libstdc++.so)"
 export LD_PRELOAD
-export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=0:halt_on_error=1"
-export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+# log_path: pytest captures each test's stderr, and a sanitizer that halts the process takes the
+# capture with it (a CI run once ended "exit 1" with no report). Reports go to files instead,
+# printed below when the run fails.
+reports="$work/sanitizer-report"
+rm -f "$reports".*
+export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:abort_on_error=0:halt_on_error=1:log_path=$reports"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports"
 
 # A fixed sixth of each test's parameter cases (and every test's first case; tests/conftest.py):
 # the whole suite under ASan ran well past CI's 90 minutes on a 2-core Intel VM. The plain pass
@@ -34,4 +39,9 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 export FAST_LSTM_TEST_SAMPLE="${FAST_LSTM_TEST_SAMPLE:-6}"
 if [[ $# -eq 0 ]]; then set -- tests -q -x; fi
 # From the repository root, like .ci/run: tests/conftest.py refuses a source-tree import.
-"$work/venv/bin/python" -m pytest -p no:cacheprovider "$@"
+status=0
+"$work/venv/bin/python" -m pytest -p no:cacheprovider "$@" || status=$?
+if [[ $status -ne 0 ]]; then
+  if compgen -G "$reports.*" > /dev/null; then cat "$reports".*; else echo "sanitize.sh: no sanitizer report"; fi
+fi
+exit "$status"
